@@ -1,0 +1,19 @@
+#pragma once
+
+#include <cstddef>
+#include <optional>
+#include <string_view>
+
+namespace msgbroker::api {
+
+// Number of code points if `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF),
+// nullopt otherwise.
+std::optional<std::size_t> Utf8Length(std::string_view text) noexcept;
+
+// True when the text has no code point other than Unicode white space.
+bool IsBlank(std::string_view utf8) noexcept;
+
+// True when the text contains a C0 control character other than tab, LF or CR, or DEL.
+bool HasDisallowedControl(std::string_view utf8) noexcept;
+
+}  // namespace msgbroker::api

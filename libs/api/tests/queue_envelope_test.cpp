@@ -1,0 +1,57 @@
+#include "msgbroker/api/queue_envelope.hpp"
+
+#include <gtest/gtest.h>
+
+#include "msgbroker/core/time_format.hpp"
+
+namespace msgbroker::api {
+namespace {
+
+TEST(QueuePayloadTest, RoundTripsBinaryContent) {
+  QueuePayload p{*ClientId::Parse("acme"), FromUnixMillis(1'700'000'000'123),
+                 std::string("\0\x01\xFFsealed", 9)};
+  auto decoded = DecodeQueuePayload(EncodeQueuePayload(p));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(decoded->client_id.str(), "acme");
+  EXPECT_EQ(ToUnixMillis(decoded->queued_at), 1'700'000'000'123);
+  EXPECT_EQ(decoded->sealed_content, p.sealed_content);
+}
+
+TEST(QueuePayloadTest, NeverContainsPlaintextFields) {
+  QueuePayload p{*ClientId::Parse("acme"), FromUnixMillis(0), "opaque"};
+  const auto text = EncodeQueuePayload(p);
+  EXPECT_EQ(text.find("sender_number"), std::string::npos);
+  EXPECT_EQ(text.find("message_body"), std::string::npos);
+}
+
+TEST(QueuePayloadTest, RejectsDefects) {
+  for (const char* bad :
+       {"", "[]", R"({"v":2,"client_id":"a","queued_at":1,"content":""})",
+        R"({"v":1,"client_id":"a b","queued_at":1,"content":""})",
+        R"({"v":1,"client_id":"a","queued_at":"1","content":""})",
+        R"({"v":1,"client_id":"a","queued_at":1,"content":"!!"})",
+        R"({"v":1,"client_id":"a","queued_at":1})"}) {
+    auto r = DecodeQueuePayload(bad);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kDataCorrupted);
+  }
+}
+
+TEST(ContentTest, RoundTrip) {
+  SubmitMessage m{"+4915112345678", "Hallo Welt ✓", nlohmann::json{{"k", 1}}};
+  auto d = DecodeContent(EncodeContent(m));
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->sender_number, m.sender_number);
+  EXPECT_EQ(d->message_body, m.message_body);
+  EXPECT_EQ(d->metadata, m.metadata);
+  EXPECT_FALSE(DecodeContent("{}"));
+}
+
+TEST(ContentTest, AssociatedDataBindsIdAndClient) {
+  const auto id = MessageId::Generate(std::chrono::system_clock::now());
+  EXPECT_NE(EnvelopeAssociatedData(id, *ClientId::Parse("a")),
+            EnvelopeAssociatedData(id, *ClientId::Parse("b")));
+}
+
+}  // namespace
+}  // namespace msgbroker::api
