@@ -1,0 +1,16 @@
+#pragma once
+// Subcommands of the `msgbroker` program. Each returns the process exit code.
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+
+namespace msgbroker::cli {
+
+// Registers subcommands on `app`; `run` is set to the chosen command's action.
+void RegisterUpCommand(CLI::App& app, std::function<int()>& run);
+void RegisterSendCommand(CLI::App& app, std::function<int()>& run);
+void RegisterAdminCommands(CLI::App& app, std::function<int()>& run);
+void RegisterBenchCommand(CLI::App& app, std::function<int()>& run);
+
+}  // namespace msgbroker::cli

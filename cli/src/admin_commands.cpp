@@ -1,0 +1,242 @@
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "msgbroker/cli/commands.hpp"
+#include "msgbroker/cli/data_dir.hpp"
+#include "msgbroker/core/time_format.hpp"
+#include "msgbroker/pki/certificate_authority.hpp"
+#include "msgbroker/storage/sqlite_database.hpp"
+
+namespace msgbroker::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr auto kPublic = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                         fs::perms::others_read;
+constexpr auto kPrivate = fs::perms::owner_read | fs::perms::owner_write;
+
+int Report(std::string_view command, const Error& error) {
+  std::cerr << "msgbroker admin " << command << ": " << error.message << "\n";
+  return 1;
+}
+
+Status WriteBundle(const fs::path& dir, const std::string& name,
+                   const pki::IssuedCertificate& issued, const std::string& ca_pem) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return Fail(ErrorCode::kInvalidRequest, "cannot create " + dir.string() + ": " + ec.message());
+  for (const auto& file : {dir / (name + ".crt"), dir / (name + ".key")}) {
+    if (fs::exists(file, ec)) {
+      return Fail(ErrorCode::kAlreadyExists, file.string() + " already exists; not overwriting it");
+    }
+  }
+  if (auto ok = pki::WriteFileAtomically(dir / (name + ".key"), issued.private_key_pem, kPrivate);
+      !ok) {
+    return ok;
+  }
+  if (auto ok = pki::WriteFileAtomically(dir / (name + ".crt"), issued.certificate_pem, kPublic);
+      !ok) {
+    return ok;
+  }
+  if (!fs::exists(dir / "ca.crt", ec)) {
+    return pki::WriteFileAtomically(dir / "ca.crt", ca_pem, kPublic);
+  }
+  return Ok();
+}
+
+struct CaFlags {
+  std::string dir;
+  std::string common_name = "msgbroker CA";
+  bool rsa = false;
+  int days = 3650;
+};
+
+int RunCaInit(const CaFlags& f) {
+  pki::CaOptions options;
+  options.common_name = f.common_name;
+  options.validity = std::chrono::days{f.days};
+  options.algorithm = f.rsa ? pki::KeyAlgorithm::kRsa3072 : pki::KeyAlgorithm::kEcdsaP256;
+  auto ca = pki::CertificateAuthority::Create(options, SystemClock::Instance());
+  if (!ca) return Report("ca init", ca.error());
+  std::error_code ec;
+  fs::create_directories(f.dir, ec);
+  if (auto ok = ca->Save(fs::path(f.dir) / "ca.crt", fs::path(f.dir) / "ca.key"); !ok) {
+    return Report("ca init", ok.error());
+  }
+  std::cout << "CA created: " << (fs::path(f.dir) / "ca.crt").string() << "\n"
+            << "  subject CN   " << ca->info().subject_cn << "\n"
+            << "  fingerprint  " << ca->info().fingerprint_sha256 << "\n"
+            << "  valid until  " << FormatTimestamp(ca->info().not_after) << "\n"
+            << "Keep ca.key offline or on the main server only (mode 0600)." << std::endl;
+  return 0;
+}
+
+struct ServiceCertFlags {
+  std::string ca_dir;
+  std::string out;
+  std::string role;
+  std::vector<std::string> dns{"localhost"};
+  std::vector<std::string> ips{"127.0.0.1"};
+  int days = 825;
+};
+
+int RunServiceIssue(const ServiceCertFlags& f) {
+  auto role = pki::ParseRole(f.role);
+  if (!role) {
+    return Report("cert issue",
+                  Error{ErrorCode::kInvalidRequest,
+                        "--role must be proxy, worker, main-server, portal or admin"});
+  }
+  auto ca = pki::CertificateAuthority::Load(fs::path(f.ca_dir) / "ca.crt",
+                                            fs::path(f.ca_dir) / "ca.key", SystemClock::Instance());
+  if (!ca) return Report("cert issue", ca.error());
+  pki::ServiceCertificateRequest request;
+  request.role = *role;
+  request.dns_names = f.dns;
+  request.ip_addresses = f.ips;
+  request.validity = std::chrono::days{f.days};
+  auto issued = ca->IssueService(request);
+  if (!issued) return Report("cert issue", issued.error());
+  const std::string name(pki::RoleName(*role));
+  if (auto ok = WriteBundle(f.out, name, *issued, ca->certificate_pem()); !ok) {
+    return Report("cert issue", ok.error());
+  }
+  std::cout << "Issued " << name << " certificate " << (fs::path(f.out) / (name + ".crt")).string()
+            << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
+            << issued->info.fingerprint_sha256 << "\n  valid until  "
+            << FormatTimestamp(issued->info.not_after) << std::endl;
+  return 0;
+}
+
+struct ClientFlags {
+  std::string data_dir = "msgbroker-data";
+  std::string client_id;
+  std::string domain;
+  std::string out;
+  int days = 365;
+};
+
+int RunClientCreate(const ClientFlags& f) {
+  const auto& clock = SystemClock::Instance();
+  auto id = ClientId::Parse(f.client_id);
+  if (!id) {
+    return Report("client create", Error{ErrorCode::kInvalidRequest,
+                                         "--client-id must be 1-64 of [A-Za-z0-9._-], starting "
+                                         "with a letter or digit"});
+  }
+  auto layout = OpenDataDir(f.data_dir);
+  if (!layout) return Report("client create", layout.error());
+  auto ca = pki::CertificateAuthority::Load(layout->ca_cert(), layout->ca_key(), clock);
+  if (!ca) return Report("client create", ca.error());
+  auto db = storage::SqliteDatabase::Open({.path = layout->database()}, clock);
+  if (!db) return Report("client create", db.error());
+  auto clients = (*db)->clients();
+  auto existing = clients->GetClient(*id);
+  if (!existing) return Report("client create", existing.error());
+  if (*existing) {
+    return Report("client create",
+                  Error{ErrorCode::kAlreadyExists, "client '" + f.client_id + "' already exists"});
+  }
+  pki::ClientCertificateRequest request{*id, f.domain, std::chrono::days{f.days}};
+  auto issued = ca->IssueClient(request);
+  if (!issued) return Report("client create", issued.error());
+  const fs::path out = f.out.empty() ? layout->client_dir(id->str()) : fs::path(f.out);
+  // Files first, then the registry: a registered certificate whose key was lost is worse than
+  // an unregistered key.
+  if (auto ok = WriteBundle(out, "client", *issued, ca->certificate_pem()); !ok) {
+    return Report("client create", ok.error());
+  }
+  const auto now = clock.Now();
+  if (auto ok = clients->CreateClient({*id, f.domain, storage::ClientStatus::kActive, now}); !ok) {
+    return Report("client create", ok.error());
+  }
+  if (auto ok = clients->AddCertificate({issued->info.fingerprint_sha256, *id,
+                                         issued->info.serial_hex, issued->info.not_before,
+                                         issued->info.not_after,
+                                         storage::CertificateStatus::kActive, now});
+      !ok) {
+    return Report("client create", ok.error());
+  }
+  std::cout << "Client '" << id->str() << "' registered; certificate bundle in " << out.string()
+            << " (client.crt, client.key, ca.crt)\n  fingerprint  "
+            << issued->info.fingerprint_sha256 << "\n  valid until  "
+            << FormatTimestamp(issued->info.not_after) << std::endl;
+  return 0;
+}
+
+int RunClientList(const std::string& data_dir) {
+  const auto& clock = SystemClock::Instance();
+  auto layout = OpenDataDir(data_dir);
+  if (!layout) return Report("client list", layout.error());
+  auto db = storage::SqliteDatabase::Open({.path = layout->database()}, clock);
+  if (!db) return Report("client list", db.error());
+  auto identities = (*db)->clients()->ListIdentities();
+  if (!identities) return Report("client list", identities.error());
+  std::cout << fmt::format("{:<20} {:<20} {:<10} {:<10} {:<24} {:<32} {}\n", "CLIENT", "DOMAIN",
+                           "STATUS", "CERT", "EXPIRES", "SERIAL", "FINGERPRINT");
+  for (const auto& i : *identities) {
+    std::cout << fmt::format("{:<20} {:<20} {:<10} {:<10} {:<24} {:<32} {}\n", i.client.id.str(),
+                             i.client.domain, storage::ClientStatusName(i.client.status),
+                             storage::CertificateStatusName(i.certificate.status),
+                             FormatTimestamp(i.certificate.not_after), i.certificate.serial_hex,
+                             i.certificate.fingerprint_sha256);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void RegisterAdminCommands(CLI::App& app, std::function<int()>& run) {
+  auto* admin = app.add_subcommand("admin", "Operator commands");
+  admin->require_subcommand(1);
+
+  auto* ca = admin->add_subcommand("ca", "Certificate authority");
+  ca->require_subcommand(1);
+  auto ca_flags = std::make_shared<CaFlags>();
+  auto* init = ca->add_subcommand("init", "Create a new CA (ca.crt, ca.key) in a directory");
+  init->add_option("--dir", ca_flags->dir, "Directory for ca.crt and ca.key")->required();
+  init->add_option("--common-name", ca_flags->common_name, "CA subject CN")->capture_default_str();
+  init->add_option("--days", ca_flags->days, "Validity in days")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
+  init->add_flag("--rsa", ca_flags->rsa, "RSA-3072 instead of ECDSA P-256");
+  init->callback([ca_flags, &run] { run = [ca_flags] { return RunCaInit(*ca_flags); }; });
+
+  auto* cert = admin->add_subcommand("cert", "Service certificates");
+  cert->require_subcommand(1);
+  auto svc = std::make_shared<ServiceCertFlags>();
+  auto* issue = cert->add_subcommand("issue", "Issue a service certificate for a role");
+  issue->add_option("--role", svc->role, "proxy, worker, main-server, portal or admin")->required();
+  issue->add_option("--ca-dir", svc->ca_dir, "Directory holding ca.crt and ca.key")->required();
+  issue->add_option("--out", svc->out, "Output directory (<role>.crt, <role>.key, ca.crt)")
+      ->required();
+  issue->add_option("--dns", svc->dns, "DNS names (repeatable)")->capture_default_str();
+  issue->add_option("--ip", svc->ips, "IP addresses (repeatable)")->capture_default_str();
+  issue->add_option("--days", svc->days, "Validity in days")
+      ->check(CLI::Range(1, 3650))
+      ->capture_default_str();
+  issue->callback([svc, &run] { run = [svc] { return RunServiceIssue(*svc); }; });
+
+  auto* client = admin->add_subcommand("client", "Registered clients");
+  client->require_subcommand(1);
+  auto cf = std::make_shared<ClientFlags>();
+  auto* create = client->add_subcommand(
+      "create", "Register a client and issue its certificate (key generated here)");
+  create->add_option("--data-dir", cf->data_dir, "Data directory")->capture_default_str();
+  create->add_option("--client-id", cf->client_id, "Client id")->required();
+  create->add_option("--domain", cf->domain, "Client's domain")->required();
+  create->add_option("--out", cf->out, "Bundle directory (default <data-dir>/clients/<id>)");
+  create->add_option("--days", cf->days, "Validity in days")
+      ->check(CLI::Range(1, 3650))
+      ->capture_default_str();
+  create->callback([cf, &run] { run = [cf] { return RunClientCreate(*cf); }; });
+  auto list_dir = std::make_shared<std::string>("msgbroker-data");
+  auto* list = client->add_subcommand("list", "List clients and their certificates");
+  list->add_option("--data-dir", *list_dir, "Data directory")->capture_default_str();
+  list->callback([list_dir, &run] { run = [list_dir] { return RunClientList(*list_dir); }; });
+}
+
+}  // namespace msgbroker::cli

@@ -1,0 +1,55 @@
+#pragma once
+// The core: stores delivered messages encrypted, and serves them back.
+//
+//  POST /internal/v1/deliveries   worker certificate only; one batch per request, one
+//                                 transaction; idempotent by message id (see api/delivery.hpp)
+//  GET  /api/v1/messages          admin certificate; filters: status, client_id, from, to,
+//                                 sender_number (exact); page, page_size
+//  GET  /api/v1/messages/{id}     admin certificate
+//
+// Handlers run on the I/O threads only long enough to check the caller; decryption and SQL run
+// on a bounded blocking pool (`blocking_threads`), which answers through the Responder.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "msgbroker/core/clock.hpp"
+#include "msgbroker/crypto/envelope.hpp"
+#include "msgbroker/crypto/key_ring.hpp"
+#include "msgbroker/crypto/sender_hasher.hpp"
+#include "msgbroker/net/router.hpp"
+#include "msgbroker/net/standard_endpoints.hpp"
+#include "msgbroker/storage/message_store.hpp"
+
+namespace prometheus {
+class Registry;
+}
+
+namespace msgbroker::main_server {
+
+struct MainServerOptions {
+  std::size_t blocking_threads = 2;
+  std::size_t max_pending_jobs = 256;  // beyond -> 503 SERVICE_UNAVAILABLE with Retry-After
+};
+
+class MainServerService {
+ public:
+  MainServerService(MainServerOptions options, std::shared_ptr<storage::MessageStore> store,
+                    crypto::KeyRing key_ring, crypto::SenderHasher sender_hasher,
+                    std::unique_ptr<crypto::EnvelopeOpener> opener, const Clock& clock,
+                    prometheus::Registry& metrics);
+  ~MainServerService();
+
+  void RegisterRoutes(net::Router& router);
+  std::map<std::string, net::HealthCheck> Health() const;
+  // Finishes queued jobs and joins the pool. Call after the HTTP server stopped.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace msgbroker::main_server

@@ -1,0 +1,34 @@
+#pragma once
+// How a worker hands a batch to the main server. The HTTP implementation sends one mTLS request
+// per batch with the worker's certificate; tests can substitute their own.
+
+#include <memory>
+#include <vector>
+
+#include "msgbroker/api/delivery.hpp"
+#include "msgbroker/core/result.hpp"
+#include "msgbroker/net/https_client.hpp"
+
+namespace msgbroker::worker {
+
+class DeliveryClient {
+ public:
+  virtual ~DeliveryClient() = default;
+  // Ok: the main server answered 200 and committed every stored/duplicate item.
+  // Error: nothing can be assumed committed; the whole batch is retried.
+  virtual Result<std::vector<api::DeliveryResult>> Deliver(
+      const std::vector<api::DeliveryItem>& items) = 0;
+};
+
+class HttpDeliveryClient final : public DeliveryClient {
+ public:
+  HttpDeliveryClient(net::Endpoint endpoint, net::TlsClientConfig tls,
+                     std::chrono::milliseconds timeout);
+  Result<std::vector<api::DeliveryResult>> Deliver(
+      const std::vector<api::DeliveryItem>& items) override;
+
+ private:
+  net::HttpsClient client_;
+};
+
+}  // namespace msgbroker::worker

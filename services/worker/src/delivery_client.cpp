@@ -1,0 +1,33 @@
+#include "msgbroker/worker/delivery_client.hpp"
+
+#include "msgbroker/api/contract.hpp"
+
+namespace msgbroker::worker {
+
+HttpDeliveryClient::HttpDeliveryClient(net::Endpoint endpoint, net::TlsClientConfig tls,
+                                       std::chrono::milliseconds timeout)
+    : client_(std::move(endpoint), std::move(tls), timeout) {}
+
+Result<std::vector<api::DeliveryResult>> HttpDeliveryClient::Deliver(
+    const std::vector<api::DeliveryItem>& items) {
+  auto response =
+      client_.PostJson(std::string(api::kDeliveriesPath), api::EncodeDeliveryRequest(items));
+  if (!response) return tl::unexpected(response.error());
+  if (response->result() != net::http::status::ok) {
+    return Fail(ErrorCode::kUpstreamError,
+                "main server answered " + std::to_string(response->result_int()));
+  }
+  auto results = api::DecodeDeliveryResponse(response->body());
+  if (!results) return tl::unexpected(results.error());
+  if (results->size() != items.size()) {
+    return Fail(ErrorCode::kUpstreamError, "main server answered for a different batch size");
+  }
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if ((*results)[i].message_id != items[i].message_id) {
+      return Fail(ErrorCode::kUpstreamError, "main server answered out of order");
+    }
+  }
+  return results;
+}
+
+}  // namespace msgbroker::worker
