@@ -1,0 +1,183 @@
+// The main server's internal delivery endpoint and its read API, over real mutual TLS.
+
+#include "msgbroker/api/delivery.hpp"
+#include "msgbroker/api/queue_envelope.hpp"
+#include "msgbroker/crypto/envelope.hpp"
+#include "system_fixture.hpp"
+
+namespace msgbroker::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class MainServerApiTest : public SystemFixture {
+ protected:
+  // A queue payload exactly as a proxy would make it.
+  api::DeliveryItem MakeItem(const std::string& sender, const std::string& body,
+                             const std::string& client = "demo") {
+    auto sealer = crypto::EnvelopeSealer::LoadPublicKeyFile(layout_.envelope_public_key());
+    EXPECT_TRUE(sealer);
+    const auto id = MessageId::Generate(SystemClock::Instance().Now());
+    const auto client_id = *ClientId::Parse(client);
+    auto sealed = (*sealer)->Seal(api::EncodeContent({sender, body, nullptr}),
+                                  api::EnvelopeAssociatedData(id, client_id));
+    EXPECT_TRUE(sealed);
+    return {id, 1,
+            api::EncodeQueuePayload({client_id, SystemClock::Instance().Now(), *sealed}),
+            std::nullopt};
+  }
+
+  Result<std::vector<api::DeliveryResult>> Deliver(const std::vector<api::DeliveryItem>& items,
+                                                   pki::ServiceRole role = pki::ServiceRole::kWorker) {
+    auto client = MainServer(ServiceTls(role));
+    auto r = client.Send(Post("/internal/v1/deliveries", api::EncodeDeliveryRequest(items)));
+    if (!r) return tl::unexpected(r.error());
+    if (r->result_int() != 200) return Fail(ErrorCode::kUpstreamError, r->body());
+    return api::DecodeDeliveryResponse(r->body());
+  }
+
+  nlohmann::json List(const std::string& query, unsigned expect_status = 200) {
+    auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+    auto r = admin.Get("/api/v1/messages" + query);
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->result_int(), expect_status) << r->body();
+    return Json(*r);
+  }
+};
+
+TEST_F(MainServerApiTest, DeliveriesAcceptOnlyWorkerCertificates) {
+  const std::vector<api::DeliveryItem> items{MakeItem("+4915112345678", "x")};
+  for (auto [tls, status, code] :
+       {std::tuple{DemoTls(), 403u, "FORBIDDEN"},
+        std::tuple{ServiceTls(pki::ServiceRole::kAdmin), 403u, "FORBIDDEN"},
+        std::tuple{ServiceTls(pki::ServiceRole::kProxy), 403u, "FORBIDDEN"},
+        std::tuple{NoCertTls(), 401u, "CLIENT_CERTIFICATE_REQUIRED"}}) {
+    auto client = MainServer(tls);
+    auto r = client.Send(Post("/internal/v1/deliveries", api::EncodeDeliveryRequest(items)));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->result_int(), status);
+    EXPECT_EQ(Json(*r)["error"]["code"], code);
+  }
+  EXPECT_EQ(StoredTotal(), 0u);
+}
+
+TEST_F(MainServerApiTest, ReadApiAcceptsOnlyAdminCertificates) {
+  for (auto [tls, status] : {std::pair{DemoTls(), 403u},
+                             std::pair{ServiceTls(pki::ServiceRole::kWorker), 403u},
+                             std::pair{NoCertTls(), 401u}}) {
+    auto client = MainServer(tls);
+    EXPECT_EQ(client.Get("/api/v1/messages")->result_int(), status);
+    EXPECT_EQ(client.Get("/api/v1/messages/018bcfe5-6800-7abc-8def-0123456789ab")->result_int(),
+              status);
+  }
+}
+
+TEST_F(MainServerApiTest, DeliveryIsIdempotentByMessageId) {
+  const std::vector<api::DeliveryItem> items{MakeItem("+4915112345678", "one"),
+                                             MakeItem("+4915112345679", "two")};
+  auto first = Deliver(items);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_EQ((*first)[0].outcome, api::DeliveryOutcome::kStored);
+  EXPECT_EQ((*first)[1].outcome, api::DeliveryOutcome::kStored);
+  auto again = Deliver(items);
+  ASSERT_TRUE(again);
+  EXPECT_EQ((*again)[0].outcome, api::DeliveryOutcome::kDuplicate);
+  EXPECT_EQ((*again)[1].outcome, api::DeliveryOutcome::kDuplicate);
+  EXPECT_EQ(StoredTotal(), 2u);
+}
+
+TEST_F(MainServerApiTest, TamperedOrMisroutedContentIsRejectedAndNotStored) {
+  auto good = MakeItem("+4915112345678", "fine");
+  auto tampered = MakeItem("+4915112345678", "evil");
+  auto payload = api::DecodeQueuePayload(tampered.payload);
+  ASSERT_TRUE(payload);
+  payload->sealed_content.back() ^= 0x01;
+  tampered.payload = api::EncodeQueuePayload(*payload);
+  // Content sealed for one client, relabelled as another: the associated data no longer matches.
+  auto moved = MakeItem("+4915112345678", "moved");
+  auto moved_payload = api::DecodeQueuePayload(moved.payload);
+  moved_payload->client_id = *ClientId::Parse("other");
+  moved.payload = api::EncodeQueuePayload(*moved_payload);
+  auto garbage = MakeItem("+4915112345678", "x");
+  garbage.payload = "not a payload";
+
+  auto results = Deliver({good, tampered, moved, garbage});
+  ASSERT_TRUE(results) << results.error().message;
+  EXPECT_EQ((*results)[0].outcome, api::DeliveryOutcome::kStored);
+  for (int i = 1; i < 4; ++i) {
+    EXPECT_EQ((*results)[i].outcome, api::DeliveryOutcome::kRejected) << i;
+    ASSERT_TRUE((*results)[i].error);
+    EXPECT_EQ((*results)[i].error->code, ErrorCode::kDataCorrupted);
+  }
+  EXPECT_EQ(StoredTotal(), 1u);
+}
+
+TEST_F(MainServerApiTest, FailureReportsAreStoredAsFailed) {
+  auto item = MakeItem("+4915112345678", "too late");
+  item.attempts = 10;
+  item.failure = "gave up after 10 attempts";
+  auto results = Deliver({item});
+  ASSERT_TRUE(results);
+  EXPECT_EQ((*results)[0].outcome, api::DeliveryOutcome::kStored);
+  auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+  auto r = admin.Get("/api/v1/messages/" + item.message_id.str());
+  ASSERT_TRUE(r);
+  auto m = Json(*r);
+  EXPECT_EQ(m["status"], "failed");
+  EXPECT_EQ(m["attempts"], 10);
+  EXPECT_EQ(m["last_error"], "gave up after 10 attempts");
+  EXPECT_TRUE(m["failed_at"].is_string());
+  EXPECT_TRUE(m["delivered_at"].is_null());
+  EXPECT_EQ(List("?status=failed")["total"], 1);
+  EXPECT_EQ(List("?status=delivered")["total"], 0);
+}
+
+TEST_F(MainServerApiTest, MalformedDeliveryRequestIs400) {
+  auto client = MainServer(ServiceTls(pki::ServiceRole::kWorker));
+  auto r = client.Send(Post("/internal/v1/deliveries", R"({"deliveries":[{"message_id":"x"}]})"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 400u);
+  EXPECT_EQ(Json(*r)["error"]["code"], "INVALID_REQUEST");
+  EXPECT_EQ(Json(*r)["error"]["field"], "deliveries[0]");
+}
+
+TEST_F(MainServerApiTest, ListFiltersAndPaginates) {
+  std::vector<api::DeliveryItem> items;
+  for (int i = 0; i < 7; ++i) items.push_back(MakeItem("+4915100000001", "a" + std::to_string(i)));
+  for (int i = 0; i < 3; ++i) items.push_back(MakeItem("+4915100000002", "b" + std::to_string(i)));
+  ASSERT_TRUE(Deliver(items));
+
+  auto page1 = List("?page_size=4");
+  EXPECT_EQ(page1["total"], 10);
+  EXPECT_EQ(page1["pages"], 3);
+  EXPECT_EQ(page1["items"].size(), 4u);
+  auto page3 = List("?page_size=4&page=3");
+  EXPECT_EQ(page3["items"].size(), 2u);
+  EXPECT_EQ(List("?sender_number=%2B4915100000002")["total"], 3);
+  EXPECT_EQ(List("?sender_number=%2B4915100000001&page_size=500")["items"].size(), 7u);
+  EXPECT_EQ(List("?client_id=demo")["total"], 10);
+  EXPECT_EQ(List("?client_id=nobody")["total"], 0);
+  EXPECT_EQ(List("?status=delivered")["total"], 10);
+  EXPECT_EQ(List("?from=2000-01-01&to=2999-01-01")["total"], 10);
+  EXPECT_EQ(List("?to=2000-01-01")["total"], 0);
+
+  EXPECT_EQ(List("?status=lost", 400)["error"]["field"], "status");
+  EXPECT_EQ(List("?page_size=501", 400)["error"]["code"], "INVALID_QUERY");
+  EXPECT_EQ(List("?page=0", 400)["error"]["field"], "page");
+  EXPECT_EQ(List("?from=yesterday", 400)["error"]["field"], "from");
+  EXPECT_EQ(List("?sender_number=12", 400)["error"]["field"], "sender_number");
+  EXPECT_EQ(List("?client_id=a'--", 400)["error"]["field"], "client_id");
+  EXPECT_EQ(List("?bogus=1", 400)["error"]["field"], "bogus");
+}
+
+TEST_F(MainServerApiTest, UnknownMessageIs404) {
+  auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+  auto r = admin.Get("/api/v1/messages/018bcfe5-6800-7abc-8def-0123456789ab");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 404u);
+  EXPECT_EQ(Json(*r)["error"]["code"], "NOT_FOUND");
+  EXPECT_EQ(admin.Get("/api/v1/messages/not-a-uuid")->result_int(), 404u);
+}
+
+}  // namespace
+}  // namespace msgbroker::testing

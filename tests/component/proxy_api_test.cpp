@@ -1,0 +1,272 @@
+// POST /api/v1/messages over real mutual TLS: identity, validation, durability, encryption.
+
+#include <sqlite3.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "msgbroker/core/ids.hpp"
+#include "msgbroker/core/time_format.hpp"
+#include "system_fixture.hpp"
+
+namespace msgbroker::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class ProxyApiTest : public SystemFixture {
+ protected:
+  // Sends `body`; expects an error envelope with `status`, `code` and (optionally) `field`.
+  void ExpectRejected(net::HttpsClient& client, std::string body, unsigned status,
+                      std::string_view code, std::string_view field = {},
+                      std::string content_type = "application/json") {
+    auto response = client.Send(Post("/api/v1/messages", std::move(body), content_type));
+    ASSERT_TRUE(response) << response.error().message;
+    EXPECT_EQ(response->result_int(), status) << response->body();
+    auto json = Json(*response);
+    ASSERT_TRUE(json.contains("error")) << response->body();
+    EXPECT_EQ(json["error"]["code"], code) << response->body();
+    EXPECT_FALSE(json["error"]["message"].get<std::string>().empty());
+    EXPECT_EQ(json["error"]["request_id"], std::string((*response)["X-Request-Id"]));
+    if (!field.empty()) EXPECT_EQ(json["error"]["field"], field) << response->body();
+  }
+
+  // Proves nothing was stored by the rejected requests: one good message goes through the same
+  // queue and worker behind them, and afterwards exactly `expected` messages are stored.
+  void ExpectOnlyTheControlMessageStored(std::uint64_t expected = 1) {
+    auto client = Proxy(DemoTls());
+    auto ok = client.Send(Post("/api/v1/messages", kValidMessage));
+    ASSERT_TRUE(ok);
+    ASSERT_EQ(ok->result_int(), 202u) << ok->body();
+    ASSERT_TRUE(WaitStored(expected)) << "stored: " << StoredTotal();
+    // The worker has drained the queue; give any stray message a chance to show up.
+    std::this_thread::sleep_for(300ms);
+    EXPECT_EQ(StoredTotal(), expected);
+  }
+};
+
+TEST_F(ProxyApiTest, AcceptedMessageIsStoredEncryptedAndReadableByAdmin) {
+  auto client = Proxy(DemoTls());
+  auto response = client.Send(Post(
+      "/api/v1/messages",
+      R"({"sender_number":"+4915112345678","message_body":"Grüße, secret body 42","metadata":{"ref":"T-1"}})"));
+  ASSERT_TRUE(response) << response.error().message;
+  ASSERT_EQ(response->result_int(), 202u) << response->body();
+  auto accepted = Json(*response);
+  EXPECT_EQ(accepted["status"], "queued");
+  EXPECT_EQ(accepted["client_id"], "demo");
+  ASSERT_TRUE(MessageId::Parse(accepted["message_id"].get<std::string>()));
+  EXPECT_TRUE(ParseTimestamp(accepted["queued_at"].get<std::string>()));
+  const std::string id = accepted["message_id"];
+
+  auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+  nlohmann::json stored;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = admin.Get("/api/v1/messages/" + id);
+        if (!r || r->result_int() != 200) return false;
+        stored = Json(*r);
+        return true;
+      },
+      20s));
+  EXPECT_EQ(stored["status"], "delivered");
+  EXPECT_EQ(stored["message_body"], "Grüße, secret body 42");
+  EXPECT_EQ(stored["metadata"]["ref"], "T-1");
+  EXPECT_EQ(stored["sender_number_masked"], "+4915****5678");
+  EXPECT_EQ(stored["client_id"], "demo");
+  EXPECT_EQ(stored["attempts"], 1);
+  EXPECT_TRUE(stored["delivered_at"].is_string());
+  EXPECT_EQ(stored["queued_at"], accepted["queued_at"]);
+
+  // At rest: neither the body nor the number appears in the database row or the queue files.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open_v2(layout_.database().c_str(), &db, SQLITE_OPEN_READONLY, nullptr),
+            SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT * FROM messages WHERE id = ?", -1, &stmt, nullptr),
+            SQLITE_OK);
+  sqlite3_bind_text(stmt, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  std::string row;
+  for (int c = 0; c < sqlite3_column_count(stmt); ++c) {
+    const auto* bytes = static_cast<const char*>(sqlite3_column_blob(stmt, c));
+    row.append(bytes ? bytes : "", static_cast<std::size_t>(sqlite3_column_bytes(stmt, c)));
+    row.push_back('|');
+  }
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+  EXPECT_EQ(row.find("secret body"), std::string::npos);
+  EXPECT_EQ(row.find("4915112345678"), std::string::npos);
+  EXPECT_NE(row.find("+4915****5678"), std::string::npos);
+
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(layout_.queue_dir())) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream content;
+    content << in.rdbuf();
+    EXPECT_EQ(content.str().find("secret body"), std::string::npos) << entry.path();
+    EXPECT_EQ(content.str().find("4915112345678"), std::string::npos) << entry.path();
+  }
+}
+
+TEST_F(ProxyApiTest, KeepAliveConnectionCarriesManyMessages) {
+  auto client = Proxy(DemoTls());
+  for (int i = 0; i < 50; ++i) {
+    auto r = client.Send(Post("/api/v1/messages", kValidMessage));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->result_int(), 202u);
+  }
+  EXPECT_TRUE(WaitStored(50));
+}
+
+TEST_F(ProxyApiTest, NoClientCertificateIs401) {
+  auto client = Proxy(NoCertTls());
+  ExpectRejected(client, kValidMessage, 401, "CLIENT_CERTIFICATE_REQUIRED");
+  ExpectOnlyTheControlMessageStored();
+}
+
+TEST_F(ProxyApiTest, CertificateFromAnotherCaIsRefusedInTheHandshake) {
+  auto other = pki::CertificateAuthority::Create({.common_name = "evil CA"}, SystemClock::Instance());
+  ASSERT_TRUE(other);
+  auto issued = other->IssueClient({*ClientId::Parse("demo"), "demo.local"});
+  ASSERT_TRUE(issued);
+  auto client = Proxy(WriteCert("foreign", *issued));
+  auto response = client.Send(Post("/api/v1/messages", kValidMessage));
+  EXPECT_FALSE(response) << "a foreign certificate must not get an HTTP answer";
+  ExpectOnlyTheControlMessageStored();
+}
+
+TEST_F(ProxyApiTest, UnregisteredCertificateIs401UnknownClient) {
+  auto ca = LoadCa();
+  auto issued = ca.IssueClient({*ClientId::Parse("demo"), "demo.local"});  // same CN, not registered
+  ASSERT_TRUE(issued);
+  auto client = Proxy(WriteCert("unregistered", *issued));
+  ExpectRejected(client, kValidMessage, 401, "UNKNOWN_CLIENT");
+  ExpectOnlyTheControlMessageStored();
+}
+
+TEST_F(ProxyApiTest, ServiceCertificateIsNotAClient) {
+  auto client = Proxy(ServiceTls(pki::ServiceRole::kWorker));
+  ExpectRejected(client, kValidMessage, 401, "UNKNOWN_CLIENT");
+}
+
+TEST_F(ProxyApiTest, SuspendedAndRevokedClientsAre403) {
+  auto db = Database();
+  auto client = Proxy(DemoTls());
+  ASSERT_TRUE(db->clients()->SetClientStatus(*ClientId::Parse("demo"),
+                                             storage::ClientStatus::kSuspended));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = client.Send(Post("/api/v1/messages", kValidMessage));
+        return r && r->result_int() == 403;
+      },
+      5s));
+  ExpectRejected(client, kValidMessage, 403, "CLIENT_SUSPENDED");
+  ASSERT_TRUE(db->clients()->SetClientStatus(*ClientId::Parse("demo"),
+                                             storage::ClientStatus::kRevoked));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = client.Send(Post("/api/v1/messages", kValidMessage));
+        return r && Json(*r)["error"]["code"] == "CLIENT_REVOKED";
+      },
+      5s));
+  ExpectRejected(client, kValidMessage, 403, "CLIENT_REVOKED");
+  EXPECT_EQ(StoredTotal(), 0u);
+}
+
+TEST_F(ProxyApiTest, ValidationErrorsNameTheFieldAndStoreNothing) {
+  auto c = Proxy(DemoTls());
+  ExpectRejected(c, "{not json", 400, "INVALID_JSON");
+  ExpectRejected(c, "[1,2]", 400, "INVALID_JSON");
+  ExpectRejected(c, "", 400, "INVALID_JSON");
+  ExpectRejected(c, R"({"message_body":"hi"})", 400, "INVALID_SENDER_NUMBER", "sender_number");
+  ExpectRejected(c, R"({"sender_number":"0151123","message_body":"hi"})", 400,
+                 "INVALID_SENDER_NUMBER", "sender_number");
+  ExpectRejected(c, R"({"sender_number":"+0151123","message_body":"hi"})", 400,
+                 "INVALID_SENDER_NUMBER", "sender_number");
+  ExpectRejected(c, R"({"sender_number":"+1234567890123456","message_body":"hi"})", 400,
+                 "INVALID_SENDER_NUMBER", "sender_number");
+  ExpectRejected(c, R"({"sender_number":4915112345678,"message_body":"hi"})", 400,
+                 "INVALID_SENDER_NUMBER", "sender_number");
+  ExpectRejected(c, R"({"sender_number":"+4915112345678"})", 400, "INVALID_MESSAGE_BODY",
+                 "message_body");
+  ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":""})", 400,
+                 "INVALID_MESSAGE_BODY", "message_body");
+  ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"  \t\n "})", 400,
+                 "INVALID_MESSAGE_BODY", "message_body");
+  ExpectRejected(c,
+                 nlohmann::json{{"sender_number", "+4915112345678"},
+                                {"message_body", std::string(1001, 'x')}}
+                     .dump(),
+                 400, "INVALID_MESSAGE_BODY", "message_body");
+  ExpectRejected(c, "{\"sender_number\":\"+4915112345678\",\"message_body\":\"bad \xC3\x28\"}",
+                 400, "INVALID_JSON");
+  ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"a\u0000b"})", 400,
+                 "INVALID_MESSAGE_BODY", "message_body");
+  ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"hi","metadata":[]})",
+                 400, "INVALID_METADATA", "metadata");
+  ExpectRejected(c, kValidMessage, 415, "UNSUPPORTED_MEDIA_TYPE", {}, "text/plain");
+  ExpectOnlyTheControlMessageStored();
+}
+
+TEST_F(ProxyApiTest, OversizedBodyIs413) {
+  auto c = Proxy(DemoTls());
+  nlohmann::json big = {{"sender_number", "+4915112345678"},
+                        {"message_body", "x"},
+                        {"metadata", {{"pad", std::string(70 * 1024, 'p')}}}};
+  ExpectRejected(c, big.dump(), 413, "PAYLOAD_TOO_LARGE");
+  ExpectOnlyTheControlMessageStored();
+}
+
+TEST_F(ProxyApiTest, ThousandCharacterBodyIsAccepted) {
+  std::string body;
+  for (int i = 0; i < 1000; ++i) body += "\xE2\x9C\x93";  // ✓, 3 bytes each
+  auto c = Proxy(DemoTls());
+  auto r = c.Send(Post("/api/v1/messages",
+                       nlohmann::json{{"sender_number", "+12"}, {"message_body", body}}.dump()));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 202u) << r->body();
+  EXPECT_TRUE(WaitStored(1));
+}
+
+TEST_F(ProxyApiTest, IdentityCannotBeSpoofedByHeadersQueryOrBody) {
+  auto c = Proxy(DemoTls());
+  auto req = Post("/api/v1/messages?client_id=victim",
+                  R"({"sender_number":"+4915112345678","message_body":"x","client_id":"victim"})");
+  req.set("X-Client-ID", "victim");
+  req.set("X-Client-Cert-CN", "victim");
+  auto r = c.Send(std::move(req));
+  ASSERT_TRUE(r);
+  // The query string does not match the route exactly, so the router decides; either way the
+  // message, if accepted, belongs to the certificate's client.
+  if (r->result_int() == 202) {
+    EXPECT_EQ(Json(*r)["client_id"], "demo");
+    ASSERT_TRUE(WaitStored(1));
+    EXPECT_EQ(StoredTotal("&client_id=victim"), 0u);
+    EXPECT_EQ(StoredTotal("&client_id=demo"), 1u);
+  } else {
+    EXPECT_EQ(r->result_int(), 404u);
+  }
+}
+
+TEST_F(ProxyApiTest, HealthAndMetricsEndpoints) {
+  auto c = Proxy(DemoTls());
+  ASSERT_EQ(c.Send(Post("/api/v1/messages", kValidMessage))->result_int(), 202u);
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->result_int(), 200u);
+  auto h = Json(*health);
+  EXPECT_EQ(h["status"], "healthy");
+  EXPECT_TRUE(h["checks"].contains("queue"));
+  EXPECT_TRUE(h.contains("uptime_seconds"));
+  EXPECT_EQ(c.Get("/healthz")->result_int(), 200u);
+  EXPECT_EQ(c.Get("/readyz")->result_int(), 200u);
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body().find("proxy_messages_accepted_total 1"), std::string::npos)
+      << metrics->body();
+  EXPECT_NE(metrics->body().find("http_request_duration_seconds_bucket"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace msgbroker::testing

@@ -1,0 +1,231 @@
+// `msgbroker up`, `send` and `admin` as a new user runs them: the real binary, real curl.
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "up_process.hpp"
+
+namespace msgbroker::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string ReadFile(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// The line of the banner that starts with `prefix` after `heading`.
+std::string LineAfter(const std::string& output, const std::string& heading) {
+  const auto at = output.find(heading);
+  if (at == std::string::npos) return {};
+  const auto start = output.find("  curl ", at);
+  if (start == std::string::npos) return {};
+  return output.substr(start + 2, output.find('\n', start) - start - 2);
+}
+
+TEST(UpTest, FirstRunPrintsACurlCommandThatDeliversAMessage) {
+  TempDir tmp;
+  UpProcess up(tmp.path() / "data");
+  ASSERT_TRUE(up.WaitUntilUp()) << up.output();
+  EXPECT_NE(up.output().find("new data directory"), std::string::npos);
+
+  const std::string send = LineAfter(up.output(), "Send a message");
+  ASSERT_FALSE(send.empty()) << up.output();
+  auto [code, out] = RunShell(send + " -sS -w '\\nHTTP %{http_code}'");
+  ASSERT_EQ(code, 0) << out;
+  ASSERT_NE(out.find("HTTP 202"), std::string::npos) << out;
+  auto accepted = nlohmann::json::parse(out.substr(0, out.find("\nHTTP")));
+  EXPECT_EQ(accepted["status"], "queued");
+  const std::string id = accepted["message_id"];
+
+  const std::string read = LineAfter(up.output(), "Read messages back");
+  ASSERT_FALSE(read.empty());
+  std::string listing;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto [rc, body] = RunShell(read + " -sS");
+        listing = body;
+        return rc == 0 && body.find(id) != std::string::npos;
+      },
+      20s))
+      << listing;
+  auto doc = nlohmann::json::parse(listing);
+  ASSERT_EQ(doc["total"], 1);
+  EXPECT_EQ(doc["items"][0]["message_body"], "Hello from msgbroker");
+  EXPECT_EQ(doc["items"][0]["status"], "delivered");
+  EXPECT_EQ(doc["items"][0]["sender_number_masked"], "+4915****5678");
+
+  const auto ca = (tmp.path() / "data" / "pki" / "ca.crt").string();
+  auto [pc, portal] =
+      RunShell("curl -sS --cacert " + ca + " https://127.0.0.1:" + std::to_string(up.ports.portal) + "/");
+  EXPECT_EQ(pc, 0);
+  EXPECT_NE(portal.find("<h1>msgbroker"), std::string::npos) << portal;
+  auto [mc, metrics] =
+      RunShell("curl -sS http://127.0.0.1:" + std::to_string(up.ports.worker) + "/metrics");
+  EXPECT_EQ(mc, 0);
+  EXPECT_NE(metrics.find("worker_messages_processed_total 1"), std::string::npos) << metrics;
+  for (int port : {up.ports.proxy, up.ports.main_server, up.ports.portal}) {
+    auto [hc, health] = RunShell("curl -sS --cacert " + ca + " https://127.0.0.1:" +
+                                 std::to_string(port) + "/health");
+    EXPECT_NE(health.find("\"status\":\"healthy\""), std::string::npos) << port << health;
+  }
+
+  up.process().Signal(SIGTERM);
+  auto exit_code = up.process().Wait(30s);
+  ASSERT_TRUE(exit_code) << up.output();
+  EXPECT_EQ(*exit_code, 0) << up.output();
+  EXPECT_NE(up.output().find("Stopped."), std::string::npos);
+}
+
+TEST(UpTest, LaterRunsReuseTheDataDirectory) {
+  TempDir tmp;
+  std::string ca_before;
+  {
+    UpProcess first(tmp.path() / "data");
+    ASSERT_TRUE(first.WaitUntilUp()) << first.output();
+    ca_before = ReadFile(tmp.path() / "data" / "pki" / "ca.crt");
+    first.process().Signal(SIGINT);
+    ASSERT_EQ(first.process().Wait(30s), 0);
+  }
+  UpProcess second(tmp.path() / "data");
+  ASSERT_TRUE(second.WaitUntilUp()) << second.output();
+  EXPECT_EQ(second.output().find("new data directory"), std::string::npos);
+  EXPECT_EQ(ReadFile(tmp.path() / "data" / "pki" / "ca.crt"), ca_before);
+  // Secrets are private to the owner.
+  const auto perms = std::filesystem::status(tmp.path() / "data" / "secrets" / "keyring.json").permissions();
+  EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+}
+
+TEST(UpTest, SendAndAdminCommands) {
+  TempDir tmp;
+  const auto data = (tmp.path() / "data").string();
+  UpProcess up(data);
+  ASSERT_TRUE(up.WaitUntilUp()) << up.output();
+  const std::string url = "https://127.0.0.1:" + std::to_string(up.ports.proxy);
+  const std::string bin = MsgbrokerBinary();
+
+  auto [rc, out] = RunShell(bin + " send --data-dir " + data + " --url " + url +
+                            " --sender +4915112345678 --body 'hi from send'");
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_NE(out.find("\"status\":\"queued\""), std::string::npos) << out;
+
+  auto [bad_rc, bad_out] = RunShell(bin + " send --data-dir " + data + " --url " + url +
+                                    " --sender 12345 --body x");
+  EXPECT_EQ(bad_rc, 1);
+  EXPECT_NE(bad_out.find("INVALID_SENDER_NUMBER"), std::string::npos) << bad_out;
+
+  // A new client, registered while the system runs, can send within the refresh interval.
+  auto [cc, created] = RunShell(bin + " admin client create --data-dir " + data +
+                                " --client-id acme --domain acme.example");
+  ASSERT_EQ(cc, 0) << created;
+  auto [dup_rc, dup] = RunShell(bin + " admin client create --data-dir " + data +
+                                " --client-id acme --domain acme.example");
+  EXPECT_EQ(dup_rc, 1);
+  EXPECT_NE(dup.find("already exists"), std::string::npos) << dup;
+  auto [lc, listing] = RunShell(bin + " admin client list --data-dir " + data);
+  EXPECT_EQ(lc, 0);
+  EXPECT_NE(listing.find("acme.example"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("demo"), std::string::npos) << listing;
+  std::string last;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto [sc, s] = RunShell(bin + " send --data-dir " + data + " --client acme --url " + url +
+                                " --sender +4915112345678 --body 'from acme'");
+        last = s;
+        return sc == 0 && s.find("\"client_id\":\"acme\"") != std::string::npos;
+      },
+      15s, 250ms))
+      << last;
+}
+
+TEST(UpTest, AdminCaInitAndServiceCertificates) {
+  TempDir tmp;
+  const std::string bin = MsgbrokerBinary();
+  const auto dir = (tmp.path() / "ca").string();
+  auto [rc, out] = RunShell(bin + " admin ca init --dir " + dir);
+  ASSERT_EQ(rc, 0) << out;
+  auto [again, again_out] = RunShell(bin + " admin ca init --dir " + dir);
+  EXPECT_NE(again, 0) << "must refuse to overwrite a CA";
+  auto [ic, issued] = RunShell(bin + " admin cert issue --role worker --ca-dir " + dir + " --out " +
+                               (tmp.path() / "worker").string() + " --dns worker.internal");
+  ASSERT_EQ(ic, 0) << issued;
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() / "worker" / "worker.crt"));
+  auto [bc, bad_role] = RunShell(bin + " admin cert issue --role janitor --ca-dir " + dir +
+                                 " --out " + (tmp.path() / "x").string());
+  EXPECT_EQ(bc, 1);
+  EXPECT_NE(bad_role.find("--role"), std::string::npos);
+}
+
+TEST(UpTest, OccupiedPortIsAClearError) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 1), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const int port = ntohs(addr.sin_port);
+
+  TempDir tmp;
+  ChildProcess up(MsgbrokerBinary(),
+                  {"up", "--data-dir", (tmp.path() / "data").string(), "--proxy-port",
+                   std::to_string(port), "--main-server-port", "0", "--portal-port", "0",
+                   "--worker-metrics-port", "0"});
+  auto code = up.Wait(60s);
+  ::close(fd);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(up.output().find("proxy"), std::string::npos) << up.output();
+  EXPECT_NE(up.output().find(std::to_string(port)), std::string::npos) << up.output();
+  EXPECT_NE(up.output().find("in use"), std::string::npos) << up.output();
+}
+
+TEST(UpTest, UnusableDataDirectoriesAreClearErrors) {
+  TempDir tmp;
+  std::filesystem::create_directories(tmp.path() / "busy");
+  std::ofstream(tmp.path() / "busy" / "notes.txt") << "mine";
+  std::ofstream(tmp.path() / "file") << "not a directory";
+  const std::string bin = MsgbrokerBinary();
+  auto [c1, o1] = RunShell(bin + " up --data-dir " + (tmp.path() / "busy").string());
+  EXPECT_EQ(c1, 1);
+  EXPECT_NE(o1.find("is not empty and is not a msgbroker data directory"), std::string::npos) << o1;
+  EXPECT_TRUE(std::filesystem::exists(tmp.path() / "busy" / "notes.txt"));
+  auto [c2, o2] = RunShell(bin + " up --data-dir " + (tmp.path() / "file").string());
+  EXPECT_EQ(c2, 1);
+  EXPECT_NE(o2.find("is not a directory"), std::string::npos) << o2;
+  auto [c3, o3] = RunShell(bin + " send --data-dir " + (tmp.path() / "missing").string() +
+                           " --sender +4915112345678 --body x");
+  EXPECT_EQ(c3, 2);
+  EXPECT_NE(o3.find("does not exist"), std::string::npos) << o3;
+}
+
+TEST(UpTest, BadFlagsAreRejectedWithUsage) {
+  const std::string bin = MsgbrokerBinary();
+  auto [c1, o1] = RunShell(bin + " up --proxy-port notaport");
+  EXPECT_NE(c1, 0);
+  EXPECT_NE(o1.find("--proxy-port"), std::string::npos) << o1;
+  auto [c2, o2] = RunShell(bin + " up --no-such-flag");
+  EXPECT_NE(c2, 0);
+  EXPECT_NE(o2.find("no-such-flag"), std::string::npos) << o2;
+  auto [c3, o3] = RunShell(bin + " frobnicate");
+  EXPECT_NE(c3, 0);
+  auto [c4, o4] = RunShell(bin + " up --log-level loud --data-dir /nonexistent/x");
+  EXPECT_EQ(c4, 2);
+  EXPECT_NE(o4.find("unknown log level 'loud'"), std::string::npos) << o4;
+  auto [c5, o5] = RunShell(bin + " --version");
+  EXPECT_EQ(c5, 0);
+}
+
+}  // namespace
+}  // namespace msgbroker::testing
