@@ -12,6 +12,16 @@
 //
 // Compaction: when the log holds more than `compact_min_bytes` and less than a quarter of it is
 // live, the live records are rewritten into a new file which atomically replaces the old one.
+//
+// Details (docs/adr/0005-embedded-queue.md):
+//  * An id already in the queue (ready, delayed, in flight or dead) is ignored on enqueue: the
+//    call succeeds and the first copy wins. An id acknowledged earlier may be enqueued again.
+//  * `attempts` survives a restart as of the last Retry/DeadLetter (and compaction); claims
+//    themselves are not logged.
+//  * Corruption inside the log (a bad record followed by good ones) is skipped: every good record
+//    is kept, the damaged file is kept as `queue.log.corrupt-<unix ms>` and the log rewritten.
+//  * Completion callbacks run on the writer thread: they must be quick, must not throw, and must
+//    not call the blocking methods (Ack, Retry, DeadLetter, Replay/DiscardDeadLetter).
 
 #include <filesystem>
 #include <memory>
@@ -23,8 +33,8 @@ namespace msgbroker::queue {
 
 struct EmbeddedQueueOptions {
   std::filesystem::path directory;
-  bool fsync = true;                             // false only for benchmarks that say so
-  std::size_t max_messages = 1'000'000;          // ready+delayed+in-flight; beyond -> unavailable
+  bool fsync = true;                     // false only for benchmarks that say so
+  std::size_t max_messages = 1'000'000;  // ready+delayed+in-flight; beyond -> unavailable
   std::size_t max_payload_bytes = 64 * 1024;
   std::uint64_t compact_min_bytes = 64ull << 20;
 };

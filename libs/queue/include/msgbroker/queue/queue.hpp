@@ -12,7 +12,12 @@
 //  * Ack: removes the messages for good (after the main server committed them).
 //  * Retry: ends the lease; the message becomes claimable again at `not_before`, with the error.
 //  * DeadLetter: moves the message, payload kept, to the dead-letter store with its reason.
-//  * Dead letters can be listed, replayed (back to ready, attempts reset) or discarded.
+//  * Dead letters can be listed (oldest death first), replayed (back to ready, attempts reset)
+//    or discarded.
+//  * Ack/Retry/DeadLetter skip ids that are not in the queue (unknown, already acknowledged or
+//    already dead) and still succeed, so a worker that lost its lease can finish harmlessly.
+//  * After Close: EnqueueAsync, Claim and the mutating calls fail with kQueueUnavailable.
+//  * Times are kept to the millisecond.
 // Delivery is at-least-once; the main server makes it exactly-once by message id.
 
 #include <chrono>

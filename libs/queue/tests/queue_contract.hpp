@@ -1,0 +1,84 @@
+#pragma once
+// The implementation-neutral Queue contract tests (queue_contract_test.cpp). An implementation
+// reuses them by linking queue_contract_test.cpp into its test binary and instantiating:
+//
+//   INSTANTIATE_TEST_SUITE_P(Redis, QueueContractTest,
+//                            ::testing::Values(QueueContractParam{"Redis", &MakeRedisQueue}),
+//                            QueueContractParamName);
+//
+// The factory gets the limits a test needs and a FakeClock that the queue must use for every
+// time decision (enqueued_at, retry not_before, lease deadlines); tests move the clock instead of
+// sleeping. A factory may return nullptr to skip the test (e.g. its server is not available).
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "msgbroker/core/clock.hpp"
+#include "msgbroker/core/ids.hpp"
+#include "msgbroker/queue/queue.hpp"
+
+namespace msgbroker::queue::contract {
+
+struct QueueLimits {
+  std::size_t max_messages = 1'000'000;
+  std::size_t max_payload_bytes = 64 * 1024;
+};
+
+// Owns a queue and whatever it needs (directory, server connection) for one test.
+class QueueUnderTest {
+ public:
+  virtual ~QueueUnderTest() = default;
+  virtual Queue& queue() = 0;
+};
+
+using QueueFactory =
+    std::function<std::unique_ptr<QueueUnderTest>(const QueueLimits& limits, const Clock& clock)>;
+
+struct QueueContractParam {
+  std::string name;
+  QueueFactory factory;
+};
+
+// Test names and --gtest_list_tests show the implementation's name, not the factory's bytes.
+inline void PrintTo(const QueueContractParam& param, std::ostream* os) { *os << param.name; }
+
+inline std::string QueueContractParamName(
+    const ::testing::TestParamInfo<QueueContractParam>& info) {
+  return info.param.name;
+}
+
+class QueueContractTest : public ::testing::TestWithParam<QueueContractParam> {
+ protected:
+  void SetUp() override { Reset(QueueLimits{}); }
+  void TearDown() override {
+    if (under_test_) under_test_->queue().Close();
+    under_test_.reset();
+  }
+
+  // Replaces the queue with a fresh one built with `limits`.
+  void Reset(const QueueLimits& limits) {
+    under_test_.reset();
+    under_test_ = GetParam().factory(limits, clock_);
+    if (!under_test_) GTEST_SKIP() << GetParam().name << " queue is not available";
+  }
+
+  Queue& q() { return under_test_->queue(); }
+
+  MessageId NewId() { return MessageId::Generate(clock_.Now()); }
+
+  // Enqueues and waits (bounded) for the callback; returns its status.
+  Status Enqueue(std::vector<NewMessage> messages);
+  // Enqueues one message with `payload`; fails the test on error.
+  MessageId EnqueueOne(const std::string& payload);
+
+  FakeClock clock_;
+  std::unique_ptr<QueueUnderTest> under_test_;
+};
+
+}  // namespace msgbroker::queue::contract
