@@ -24,11 +24,13 @@ struct SealedData {
 class KeyRing {
  public:
   // Errors name the file and what is wrong (missing, unreadable, bad JSON, bad key length,
-  // active key not in the ring, group/world-readable).
+  // active key not in the ring, group/world-readable): kNotFound when missing, kForbidden when
+  // group or others may access it, kDataCorrupted for bad contents, kInternal otherwise.
   static Result<KeyRing> LoadFile(const std::filesystem::path& path);
   // Creates a new file with one fresh key; refuses to overwrite.
   static Status CreateFile(const std::filesystem::path& path);
-  // In-memory ring, for tests and tools.
+  // In-memory ring, for tests and tools. kInvalidRequest unless every key is 32 bytes and the
+  // active key is in the ring.
   static Result<KeyRing> FromKeys(std::map<std::string, std::string> raw_keys,
                                   std::string active_key_id);
 

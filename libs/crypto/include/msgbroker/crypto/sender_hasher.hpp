@@ -12,9 +12,12 @@ namespace msgbroker::crypto {
 
 class SenderHasher {
  public:
-  // Secret file: 32+ random bytes, base64 text (mode 0600).
+  // Secret file: 32+ random bytes, base64 text (mode 0600). LoadKeyFile refuses a file that
+  // group or others may access, and one holding fewer than 32 bytes; errors name the file.
   static Result<SenderHasher> LoadKeyFile(const std::filesystem::path& path);
+  // Writes 32 fresh random bytes; refuses to overwrite.
   static Status CreateKeyFile(const std::filesystem::path& path);
+  // kInvalidRequest for a key shorter than 32 bytes.
   static Result<SenderHasher> FromKey(std::string raw_key);
 
   // Lowercase hex HMAC-SHA256(key, number).
@@ -26,7 +29,8 @@ class SenderHasher {
 };
 
 // "+4915112345678" -> "+4915****5678": keep '+', the first 4 digits and the last 4, mask the
-// rest; numbers with 8 digits or fewer keep only the first 2 and last 2 digits.
+// rest; numbers with 8 digits or fewer keep only the first 2 and last 2 digits, and numbers with
+// 4 digits or fewer are masked whole ("+****"). The mask is always "****", whatever the length.
 std::string MaskSenderNumber(std::string_view e164_number);
 
 }  // namespace msgbroker::crypto

@@ -59,7 +59,8 @@ class CertificateAuthority {
   CertificateAuthority(CertificateAuthority&&) noexcept;
   CertificateAuthority& operator=(CertificateAuthority&&) noexcept;
 
-  // A new self-signed CA valid from `clock.Now()` - 5 minutes.
+  // A new self-signed CA valid from `clock.Now()` - 5 minutes. Create and Load keep a reference
+  // to `clock` (issued validity periods start from it): it must outlive the CA.
   static Result<CertificateAuthority> Create(const CaOptions& options, const Clock& clock);
   // Loads an existing CA; errors name the file and say what is wrong with it.
   static Result<CertificateAuthority> Load(const std::filesystem::path& cert_file,
