@@ -1,0 +1,29 @@
+#pragma once
+
+#include <memory>
+
+#include "msgbroker/storage/client_registry.hpp"
+#include "sqlite_connection_pool.hpp"
+
+namespace msgbroker::storage::sqlite {
+
+// ClientRegistry on the `clients` and `client_certificates` tables.
+class SqliteClientRegistry final : public ClientRegistry {
+ public:
+  explicit SqliteClientRegistry(std::shared_ptr<ConnectionPool> pool) noexcept
+      : pool_(std::move(pool)) {}
+
+  Status CreateClient(const Client& client) override;
+  Status AddCertificate(const ClientCertificate& cert) override;
+  Result<std::optional<Client>> GetClient(const ClientId& id) override;
+  Result<std::optional<ClientIdentity>> FindByFingerprint(std::string_view fp) override;
+  Result<std::vector<Client>> ListClients() override;
+  Result<std::vector<ClientCertificate>> ListCertificates(const ClientId& id) override;
+  Result<std::vector<ClientIdentity>> ListIdentities() override;
+  Status SetClientStatus(const ClientId& id, ClientStatus status) override;
+
+ private:
+  std::shared_ptr<ConnectionPool> pool_;
+};
+
+}  // namespace msgbroker::storage::sqlite
