@@ -42,7 +42,8 @@ struct ServiceHost {
   std::unique_ptr<net::HttpServer> server;
 
   Status Start(const std::string& name, std::string host, std::uint16_t port, std::size_t threads,
-               std::optional<net::TlsServerConfig> tls, net::HealthProbe probe) {
+               std::optional<net::TlsServerConfig> tls, net::HealthProbe probe,
+               net::ServerLimits limits = {}) {
     net::AddStandardEndpoints(router, name, status, std::move(probe), registry);
     net::HttpServerOptions options;
     options.service = name;
@@ -50,6 +51,7 @@ struct ServiceHost {
     options.port = port;
     options.threads = threads;
     options.tls = std::move(tls);
+    options.limits = limits;
     server = std::make_unique<net::HttpServer>(std::move(options), std::move(router), *registry);
     auto started = server->Start();
     if (!started) server.reset();
@@ -60,6 +62,13 @@ struct ServiceHost {
     if (server) server->Stop(kDrainGrace);
   }
 };
+
+// The main server takes whole delivery batches in one request.
+net::ServerLimits MainServerLimits() {
+  net::ServerLimits limits;
+  limits.max_body_bytes = api::kMaxDeliveryRequestBytes;
+  return limits;
+}
 
 }  // namespace
 
@@ -95,8 +104,8 @@ const EmbeddedPorts& EmbeddedSystem::ports() const { return impl_->ports; }
 void EmbeddedSystem::Stop() { impl_->Stop(); }
 
 Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayout& layout,
-                                                               const EmbeddedOptions& options,
-                                                               const Clock& clock) {
+                                                              const EmbeddedOptions& options,
+                                                              const Clock& clock) {
   auto impl = std::make_unique<Impl>();
   auto& s = *impl;
   auto fail = [&](Status status) -> Result<std::unique_ptr<EmbeddedSystem>> {
@@ -140,10 +149,10 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   s.main_server->RegisterRoutes(s.main_host.router);
   auto* main_service = s.main_server.get();
   if (auto ok = Prefix("main server",
-                       s.main_host.Start("main_server", options.host, options.main_server_port,
-                                         options.io_threads,
-                                         service_tls(pki::ServiceRole::kMainServer),
-                                         [main_service] { return main_service->Health(); }));
+                       s.main_host.Start(
+                           "main_server", options.host, options.main_server_port,
+                           options.io_threads, service_tls(pki::ServiceRole::kMainServer),
+                           [main_service] { return main_service->Health(); }, MainServerLimits()));
       !ok) {
     return fail(ok);
   }
@@ -151,18 +160,18 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
 
   // Proxy.
   auto clients = s.database->clients();
-  s.directory = std::make_unique<proxy::ClientDirectory>([clients] { return clients->ListIdentities(); },
-                                                         options.registry_refresh);
+  s.directory = std::make_unique<proxy::ClientDirectory>(
+      [clients] { return clients->ListIdentities(); }, options.registry_refresh);
   if (auto ok = Prefix("proxy: client registry", s.directory->Refresh()); !ok) return fail(ok);
   s.directory->StartBackgroundRefresh();
   s.proxy = std::make_unique<proxy::ProxyService>(proxy::ProxyOptions{}, *s.queue, *s.directory,
                                                   *s.sealer, clock, *s.proxy_host.registry);
   s.proxy->RegisterRoutes(s.proxy_host.router);
   auto* proxy_service = s.proxy.get();
-  if (auto ok = Prefix("proxy", s.proxy_host.Start("proxy", options.host, options.proxy_port,
-                                                   options.io_threads,
-                                                   service_tls(pki::ServiceRole::kProxy),
-                                                   [proxy_service] { return proxy_service->Health(); }));
+  if (auto ok = Prefix(
+          "proxy", s.proxy_host.Start("proxy", options.host, options.proxy_port, options.io_threads,
+                                      service_tls(pki::ServiceRole::kProxy),
+                                      [proxy_service] { return proxy_service->Health(); }));
       !ok) {
     return fail(ok);
   }
@@ -188,10 +197,10 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
       },
       clock, *s.worker_host.registry);
   auto* worker_service = s.worker.get();
-  if (auto ok = Prefix("worker metrics",
-                       s.worker_host.Start("worker", options.host, options.worker_metrics_port, 1,
-                                           std::nullopt,
-                                           [worker_service] { return worker_service->Health(); }));
+  if (auto ok = Prefix(
+          "worker metrics",
+          s.worker_host.Start("worker", options.host, options.worker_metrics_port, 1, std::nullopt,
+                              [worker_service] { return worker_service->Health(); }));
       !ok) {
     return fail(ok);
   }
@@ -201,13 +210,13 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   const auto url = [&](std::string_view scheme, std::uint16_t port) {
     return std::string(scheme) + "://" + dial_host + ":" + std::to_string(port);
   };
-  portal::RegisterPortalRoutes(
-      s.portal_host.router,
-      {url("https", s.ports.proxy), url("https", s.ports.main_server),
-       url("http", s.ports.worker_metrics) + "/metrics"});
-  if (auto ok = Prefix("portal", s.portal_host.Start("portal", options.host, options.portal_port, 1,
-                                                     service_tls(pki::ServiceRole::kPortal),
-                                                     [] { return std::map<std::string, net::HealthCheck>{}; }));
+  portal::RegisterPortalRoutes(s.portal_host.router,
+                               {url("https", s.ports.proxy), url("https", s.ports.main_server),
+                                url("http", s.ports.worker_metrics) + "/metrics"});
+  if (auto ok = Prefix(
+          "portal", s.portal_host.Start("portal", options.host, options.portal_port, 1,
+                                        service_tls(pki::ServiceRole::kPortal),
+                                        [] { return std::map<std::string, net::HealthCheck>{}; }));
       !ok) {
     return fail(ok);
   }
@@ -217,8 +226,9 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   for (auto* host : {&s.main_host, &s.proxy_host, &s.worker_host, &s.portal_host}) {
     host->status->ready = true;
   }
-  spdlog::info("event=started main_server_port={} proxy_port={} portal_port={} worker_metrics_port={}",
-               s.ports.main_server, s.ports.proxy, s.ports.portal, s.ports.worker_metrics);
+  spdlog::info(
+      "event=started main_server_port={} proxy_port={} portal_port={} worker_metrics_port={}",
+      s.ports.main_server, s.ports.proxy, s.ports.portal, s.ports.worker_metrics);
   return std::unique_ptr<EmbeddedSystem>(new EmbeddedSystem(std::move(impl)));
 }
 

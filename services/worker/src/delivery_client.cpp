@@ -13,6 +13,9 @@ Result<std::vector<api::DeliveryResult>> HttpDeliveryClient::Deliver(
   auto response =
       client_.PostJson(std::string(api::kDeliveriesPath), api::EncodeDeliveryRequest(items));
   if (!response) return tl::unexpected(response.error());
+  if (response->result() == net::http::status::payload_too_large) {
+    return Fail(ErrorCode::kPayloadTooLarge, "main server refused the batch as too large");
+  }
   if (response->result() != net::http::status::ok) {
     return Fail(ErrorCode::kUpstreamError,
                 "main server answered " + std::to_string(response->result_int()));

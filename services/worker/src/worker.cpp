@@ -33,38 +33,44 @@ struct Worker::Metrics {
                            .Help("Delivery requests that failed as a whole")
                            .Register(r)
                            .Add({})),
-        batch_seconds(prometheus::BuildHistogram()
-                          .Name("worker_batch_duration_seconds")
-                          .Help("Deliver one batch to the main server and settle it in the queue")
-                          .Register(r)
-                          .Add({}, prometheus::Histogram::BucketBoundaries{
-                                       0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                       1, 2.5, 5, 10})),
+        batch_splits(prometheus::BuildCounter()
+                         .Name("worker_batch_splits_total")
+                         .Help("Batches split in two because the main server found them too large")
+                         .Register(r)
+                         .Add({})),
+        batch_seconds(
+            prometheus::BuildHistogram()
+                .Name("worker_batch_duration_seconds")
+                .Help("Deliver one batch to the main server and settle it in the queue")
+                .Register(r)
+                .Add({},
+                     prometheus::Histogram::BucketBoundaries{0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                             0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10})),
         batch_size(prometheus::BuildHistogram()
                        .Name("worker_batch_size")
                        .Help("Messages per claimed batch")
                        .Register(r)
-                       .Add({}, prometheus::Histogram::BucketBoundaries{1, 5, 10, 50, 100, 250,
-                                                                        500, 1000})),
-        queue_wait_seconds(prometheus::BuildHistogram()
-                               .Name("worker_queue_wait_seconds")
-                               .Help("Time from enqueue to commit in the main server")
-                               .Register(r)
-                               .Add({}, prometheus::Histogram::BucketBoundaries{
-                                            0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60,
-                                            300, 3600})) {}
+                       .Add({}, prometheus::Histogram::BucketBoundaries{1, 5, 10, 50, 100, 250, 500,
+                                                                        1000})),
+        queue_wait_seconds(
+            prometheus::BuildHistogram()
+                .Name("worker_queue_wait_seconds")
+                .Help("Time from enqueue to commit in the main server")
+                .Register(r)
+                .Add({}, prometheus::Histogram::BucketBoundaries{0.001, 0.005, 0.01, 0.05, 0.1, 0.5,
+                                                                 1, 5, 10, 60, 300, 3600})) {}
   prometheus::Counter& processed;
   prometheus::Counter& retried;
   prometheus::Counter& dead_lettered;
   prometheus::Counter& batch_failures;
+  prometheus::Counter& batch_splits;
   prometheus::Histogram& batch_seconds;
   prometheus::Histogram& batch_size;
   prometheus::Histogram& queue_wait_seconds;
 };
 
 Worker::Worker(WorkerOptions options, queue::Queue& queue, DeliveryClientFactory make_client,
-               const Clock& clock, prometheus::Registry& metrics,
-               std::function<double()> uniform01)
+               const Clock& clock, prometheus::Registry& metrics, std::function<double()> uniform01)
     : options_(std::move(options)),
       queue_(queue),
       make_client_(std::move(make_client)),
@@ -111,9 +117,8 @@ std::map<std::string, net::HealthCheck> Worker::Health() const {
   std::map<std::string, net::HealthCheck> checks;
   if (auto stats = queue_.Stats(); stats) {
     checks["queue"] = {net::HealthState::kHealthy,
-                       "ready=" + std::to_string(stats->ready) +
-                           " delayed=" + std::to_string(stats->delayed) +
-                           " dead=" + std::to_string(stats->dead)};
+                       "ready=" + std::to_string(stats->ready) + " delayed=" +
+                           std::to_string(stats->delayed) + " dead=" + std::to_string(stats->dead)};
   } else {
     checks["queue"] = {net::HealthState::kUnhealthy, stats.error().message};
   }
@@ -122,6 +127,30 @@ std::map<std::string, net::HealthCheck> Worker::Health() const {
                               : net::HealthCheck{net::HealthState::kDegraded,
                                                  "last delivery failed; retrying with backoff"};
   return checks;
+}
+
+// Delivers items[begin, end). A batch the main server refuses as too large is split in halves
+// (each half its own request) instead of failing: a body limit must never dead-letter messages.
+Result<std::vector<api::DeliveryResult>> Worker::DeliverSplitting(
+    DeliveryClient& client, const std::vector<api::DeliveryItem>& items, std::size_t begin,
+    std::size_t end) {
+  const bool whole = begin == 0 && end == items.size();
+  auto results = whole ? client.Deliver(items)
+                       : client.Deliver(std::vector<api::DeliveryItem>(
+                             items.begin() + static_cast<std::ptrdiff_t>(begin),
+                             items.begin() + static_cast<std::ptrdiff_t>(end)));
+  if (results || results.error().code != ErrorCode::kPayloadTooLarge || end - begin < 2) {
+    return results;
+  }
+  metrics_->batch_splits.Increment();
+  const std::size_t middle = begin + (end - begin) / 2;
+  auto first = DeliverSplitting(client, items, begin, middle);
+  if (!first) return first;
+  auto second = DeliverSplitting(client, items, middle, end);
+  if (!second) return second;
+  first->insert(first->end(), std::make_move_iterator(second->begin()),
+                std::make_move_iterator(second->end()));
+  return first;
 }
 
 Result<std::size_t> Worker::RunOnce(std::string_view consumer, DeliveryClient& client) {
@@ -147,7 +176,7 @@ Result<std::size_t> Worker::RunOnce(std::string_view consumer, DeliveryClient& c
     items.push_back(std::move(item));
   }
 
-  auto results = client.Deliver(items);
+  auto results = DeliverSplitting(client, items, 0, items.size());
   std::vector<MessageId> acks;
   std::vector<queue::RetryRequest> retries;
   std::vector<queue::DeadLetterRequest> dead;

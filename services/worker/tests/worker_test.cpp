@@ -4,6 +4,7 @@
 #include <prometheus/registry.h>
 
 #include <filesystem>
+#include <future>
 #include <random>
 
 #include "msgbroker/queue/embedded_queue.hpp"
@@ -105,8 +106,8 @@ class WorkerTest : public ::testing::Test {
     return ids;
   }
   Worker MakeWorker() {
-    return Worker(options_, *queue_, [] { return nullptr; }, clock_, registry_,
-                  [] { return 0.0; });
+    return Worker(
+        options_, *queue_, [] { return nullptr; }, clock_, registry_, [] { return 0.0; });
   }
 
   FakeClock clock_;
@@ -129,6 +130,41 @@ TEST_F(WorkerTest, AcksOnlyWhatTheMainServerCommitted) {
   EXPECT_EQ(client.seen[0][0].payload, "payload-0");
   auto stats = queue_->Stats();
   EXPECT_EQ(stats->ready + stats->in_flight + stats->delayed + stats->dead, 0u);
+}
+
+TEST_F(WorkerTest, BatchTooLargeForTheMainServerIsSplitNotRetried) {
+  Enqueue(5);
+  ScriptedClient client;
+  // The main server takes at most 2 items per request.
+  for (int i = 0; i < 8; ++i) {
+    client.Then([](const std::vector<api::DeliveryItem>& items)
+                    -> Result<std::vector<api::DeliveryResult>> {
+      if (items.size() > 2) return Fail(ErrorCode::kPayloadTooLarge, "too large");
+      return AllStored()(items);
+    });
+  }
+  auto worker = MakeWorker();
+  auto n = worker.RunOnce("w", client);
+  ASSERT_TRUE(n);
+  EXPECT_EQ(*n, 5u);
+  std::vector<std::size_t> sizes;
+  for (const auto& batch : client.seen) sizes.push_back(batch.size());
+  EXPECT_EQ(sizes, (std::vector<std::size_t>{5, 2, 3, 1, 2}));
+  auto stats = queue_->Stats();
+  EXPECT_EQ(stats->ready + stats->in_flight + stats->delayed + stats->dead, 0u);
+}
+
+TEST_F(WorkerTest, SingleItemTooLargeIsRetriedLikeAnyFailure) {
+  Enqueue(1);
+  ScriptedClient client;
+  client.Then(
+      [](const std::vector<api::DeliveryItem>&) -> Result<std::vector<api::DeliveryResult>> {
+        return Fail(ErrorCode::kPayloadTooLarge, "too large");
+      });
+  auto worker = MakeWorker();
+  ASSERT_EQ(*worker.RunOnce("w", client), 1u);
+  EXPECT_EQ(client.seen.size(), 1u);
+  EXPECT_EQ(queue_->Stats()->delayed, 1u);
 }
 
 TEST_F(WorkerTest, FailedDeliveryIsRetriedWithBackoffNotAcked) {

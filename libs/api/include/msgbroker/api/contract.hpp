@@ -37,7 +37,10 @@ struct MessageLimits {
   std::size_t max_json_depth = 8;         // whole request document
 };
 
-// Delivery batches (worker -> main server).
+// Delivery batches (worker -> main server). A full batch of the largest messages (1000 code
+// points of 4-byte UTF-8, 4 KiB of metadata, sealed and base64-encoded: about 12 KiB an item)
+// fits in the main server's request body limit; a worker splits a batch that does not.
 inline constexpr std::size_t kMaxDeliveryBatch = 1000;
+inline constexpr std::size_t kMaxDeliveryRequestBytes = 16 * 1024 * 1024;
 
 }  // namespace msgbroker::api

@@ -15,7 +15,8 @@ class DeliveryClient {
  public:
   virtual ~DeliveryClient() = default;
   // Ok: the main server answered 200 and committed every stored/duplicate item.
-  // Error: nothing can be assumed committed; the whole batch is retried.
+  // Error: nothing can be assumed committed; the whole batch is retried. kPayloadTooLarge: the
+  // request was too large for the main server; the worker splits the batch and sends the halves.
   virtual Result<std::vector<api::DeliveryResult>> Deliver(
       const std::vector<api::DeliveryItem>& items) = 0;
 };

@@ -45,8 +45,7 @@ class Worker {
   using DeliveryClientFactory = std::function<std::unique_ptr<DeliveryClient>()>;
 
   Worker(WorkerOptions options, queue::Queue& queue, DeliveryClientFactory make_client,
-         const Clock& clock, prometheus::Registry& metrics,
-         std::function<double()> uniform01 = {});
+         const Clock& clock, prometheus::Registry& metrics, std::function<double()> uniform01 = {});
   ~Worker();
 
   void Start();
@@ -60,6 +59,10 @@ class Worker {
 
  private:
   struct Metrics;
+  Result<std::vector<api::DeliveryResult>> DeliverSplitting(
+      DeliveryClient& client, const std::vector<api::DeliveryItem>& items, std::size_t begin,
+      std::size_t end);
+
   WorkerOptions options_;
   queue::Queue& queue_;
   DeliveryClientFactory make_client_;
