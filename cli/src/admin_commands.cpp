@@ -14,8 +14,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr auto kPublic = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-                         fs::perms::others_read;
+constexpr auto kPublic =
+    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read;
 constexpr auto kPrivate = fs::perms::owner_read | fs::perms::owner_write;
 
 int Report(std::string_view command, const Error& error) {
@@ -27,7 +27,8 @@ Status WriteBundle(const fs::path& dir, const std::string& name,
                    const pki::IssuedCertificate& issued, const std::string& ca_pem) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return Fail(ErrorCode::kInvalidRequest, "cannot create " + dir.string() + ": " + ec.message());
+  if (ec)
+    return Fail(ErrorCode::kInvalidRequest, "cannot create " + dir.string() + ": " + ec.message());
   for (const auto& file : {dir / (name + ".crt"), dir / (name + ".key")}) {
     if (fs::exists(file, ec)) {
       return Fail(ErrorCode::kAlreadyExists, file.string() + " already exists; not overwriting it");
@@ -153,10 +154,9 @@ int RunClientCreate(const ClientFlags& f) {
   if (auto ok = clients->CreateClient({*id, f.domain, storage::ClientStatus::kActive, now}); !ok) {
     return Report("client create", ok.error());
   }
-  if (auto ok = clients->AddCertificate({issued->info.fingerprint_sha256, *id,
-                                         issued->info.serial_hex, issued->info.not_before,
-                                         issued->info.not_after,
-                                         storage::CertificateStatus::kActive, now});
+  if (auto ok = clients->AddCertificate(
+          {issued->info.fingerprint_sha256, *id, issued->info.serial_hex, issued->info.not_before,
+           issued->info.not_after, storage::CertificateStatus::kActive, now});
       !ok) {
     return Report("client create", ok.error());
   }

@@ -5,6 +5,8 @@
 // cannot hide queueing delay). Afterwards it waits for the main server to have stored every
 // accepted message and reports the delivery rate.
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -19,7 +21,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <fmt/format.h>
 #include <iostream>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -61,9 +62,10 @@ struct Totals {
   std::string first_error;
 };
 
-asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep, Steady::time_point start,
-                                    Steady::time_point end, Steady::duration interval,
-                                    Steady::duration offset, Totals& totals) {
+asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep,
+                                    Steady::time_point start, Steady::time_point end,
+                                    Steady::duration interval, Steady::duration offset,
+                                    Totals& totals) {
   auto ex = co_await asio::this_coro::executor;
   std::vector<std::uint32_t> latencies;
   std::uint64_t accepted = 0, failed = 0;
@@ -73,7 +75,8 @@ asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep, S
     beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
     stream.set_verify_callback(asio::ssl::host_name_verification(ep.host));
     asio::ip::tcp::resolver resolver(ex);
-    auto results = co_await resolver.async_resolve(ep.host, std::to_string(ep.port), asio::use_awaitable);
+    auto results =
+        co_await resolver.async_resolve(ep.host, std::to_string(ep.port), asio::use_awaitable);
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{10});
     co_await beast::get_lowest_layer(stream).async_connect(results, asio::use_awaitable);
     co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
@@ -94,12 +97,14 @@ asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep, S
       } else if (scheduled >= end) {
         break;
       }
-      http::request<http::string_body> req{http::verb::post, std::string(api::kSubmitMessagePath), 11};
+      http::request<http::string_body> req{http::verb::post, std::string(api::kSubmitMessagePath),
+                                           11};
       req.set(http::field::host, ep.host);
       req.set(http::field::content_type, "application/json");
       req.keep_alive(true);
-      req.body() = fmt::format(R"({{"sender_number":"+4915112{:06}","message_body":"bench message {}"}})",
-                               n % 1'000'000, n);
+      req.body() =
+          fmt::format(R"({{"sender_number":"+4915112{:06}","message_body":"bench message {}"}})",
+                      n % 1'000'000, n);
       ++n;
       req.prepare_payload();
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{30});
@@ -119,7 +124,8 @@ asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep, S
     }
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{2});
     beast::error_code ignored;
-    beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(stream).socket().shutdown(asio::ip::tcp::socket::shutdown_both,
+                                                      ignored);
   } catch (const std::exception& e) {
     error = e.what();
   }
@@ -205,9 +211,8 @@ int RunBench(const BenchFlags& f) {
   // Wait for delivery into the database.
   const std::uint64_t target = *before + totals.accepted;
   std::uint64_t stored = *before;
-  const auto drain_deadline =
-      Steady::now() + std::chrono::duration_cast<Steady::duration>(
-                          std::chrono::duration<double>(f.drain_timeout_s));
+  const auto drain_deadline = Steady::now() + std::chrono::duration_cast<Steady::duration>(
+                                                  std::chrono::duration<double>(f.drain_timeout_s));
   while (stored < target && Steady::now() < drain_deadline) {
     auto count = StoredCount(admin);
     if (count) stored = *count;
@@ -241,9 +246,10 @@ int RunBench(const BenchFlags& f) {
                              f.rate > 0 ? fmt::format("{:.0f}/s", f.rate) : "unlimited")
               << fmt::format("accepted   {} ({:.0f}/s)   failed {}\n", totals.accepted,
                              accepted_rate, totals.failed)
-              << fmt::format("latency    p50 {:.2f} ms  p99 {:.2f} ms  p99.9 {:.2f} ms  max {:.2f} ms\n",
-                             Percentile(l, 0.50), Percentile(l, 0.99), Percentile(l, 0.999),
-                             l.empty() ? 0.0 : l.back() / 1000.0)
+              << fmt::format(
+                     "latency    p50 {:.2f} ms  p99 {:.2f} ms  p99.9 {:.2f} ms  max {:.2f} ms\n",
+                     Percentile(l, 0.50), Percentile(l, 0.99), Percentile(l, 0.999),
+                     l.empty() ? 0.0 : l.back() / 1000.0)
               << fmt::format("delivered  {} in {:.1f}s ({:.0f}/s){}\n", delivered,
                              delivered_elapsed, delivered_rate,
                              stored >= target ? "" : "  -- NOT ALL DELIVERED before the timeout");

@@ -42,8 +42,8 @@ Status MakeDir(const fs::path& dir, fs::perms perms) {
 
 Status WriteIssued(const pki::IssuedCertificate& issued, const fs::path& cert,
                    const fs::path& key) {
-  if (auto ok = pki::WriteFileAtomically(key, issued.private_key_pem, fs::perms::owner_read |
-                                                                          fs::perms::owner_write);
+  if (auto ok = pki::WriteFileAtomically(key, issued.private_key_pem,
+                                         fs::perms::owner_read | fs::perms::owner_write);
       !ok) {
     return ok;
   }
@@ -54,9 +54,9 @@ Status WriteIssued(const pki::IssuedCertificate& issued, const fs::path& cert,
 
 Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
   const auto private_dir = fs::perms::owner_all;
-  for (const auto& dir : {layout.root, layout.pki_dir(), layout.secrets_dir(),
-                          layout.database().parent_path(), layout.client_dir(kDemoClientId),
-                          layout.queue_dir()}) {
+  for (const auto& dir :
+       {layout.root, layout.pki_dir(), layout.secrets_dir(), layout.database().parent_path(),
+        layout.client_dir(kDemoClientId), layout.queue_dir()}) {
     if (auto ok = MakeDir(dir, private_dir); !ok) return ok;
   }
 
@@ -76,8 +76,8 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
 
   if (auto ok = crypto::KeyRing::CreateFile(layout.key_ring()); !ok) return ok;
   if (auto ok = crypto::SenderHasher::CreateKeyFile(layout.sender_key()); !ok) return ok;
-  if (auto ok = crypto::CreateEnvelopeKeyPair(layout.envelope_public_key(),
-                                              layout.envelope_secret_key());
+  if (auto ok =
+          crypto::CreateEnvelopeKeyPair(layout.envelope_public_key(), layout.envelope_secret_key());
       !ok) {
     return ok;
   }
@@ -101,8 +101,8 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
     return ok;
   }
   const auto now = clock.Now();
-  if (auto ok = (*db)->clients()->CreateClient({demo_id, "demo.local",
-                                                storage::ClientStatus::kActive, now});
+  if (auto ok = (*db)->clients()->CreateClient(
+          {demo_id, "demo.local", storage::ClientStatus::kActive, now});
       !ok) {
     return ok;
   }
@@ -155,8 +155,8 @@ Result<DataDirLayout> OpenDataDir(const fs::path& root) {
   }
   const auto marker = nlohmann::json::parse(in, nullptr, false);
   if (marker.is_discarded() || !marker.is_object() || marker.value("format", 0) != kFormatVersion) {
-    return Fail(ErrorCode::kDataCorrupted, layout.marker().string() +
-                                               " is damaged or from an unsupported version");
+    return Fail(ErrorCode::kDataCorrupted,
+                layout.marker().string() + " is damaged or from an unsupported version");
   }
   return layout;
 }

@@ -95,8 +95,9 @@ void RegisterUpCommand(CLI::App& app, std::function<int()>& run) {
   auto flags = std::make_shared<UpFlags>();
   if (const char* level = std::getenv("LOG_LEVEL")) flags->log_level = level;
   auto* up = app.add_subcommand(
-      "up", "Run the whole system in one process on embedded storage (creates the data directory "
-            "on first run)");
+      "up",
+      "Run the whole system in one process on embedded storage (creates the data directory "
+      "on first run)");
   up->add_option("--data-dir", flags->data_dir, "Data directory")->capture_default_str();
   up->add_option("--host", flags->options.host, "Address to listen on")->capture_default_str();
   up->add_option("--proxy-port", flags->options.proxy_port, "Proxy port (client API)")
@@ -104,8 +105,7 @@ void RegisterUpCommand(CLI::App& app, std::function<int()>& run) {
   up->add_option("--main-server-port", flags->options.main_server_port, "Main server port")
       ->capture_default_str();
   up->add_option("--portal-port", flags->options.portal_port, "Portal port")->capture_default_str();
-  up->add_option("--worker-metrics-port", flags->options.worker_metrics_port,
-                 "Worker metrics port")
+  up->add_option("--worker-metrics-port", flags->options.worker_metrics_port, "Worker metrics port")
       ->capture_default_str();
   up->add_option("--io-threads", flags->options.io_threads, "I/O threads per HTTPS service")
       ->check(CLI::Range(1, 64))

@@ -22,13 +22,13 @@ class MainServerApiTest : public SystemFixture {
     auto sealed = (*sealer)->Seal(api::EncodeContent({sender, body, nullptr}),
                                   api::EnvelopeAssociatedData(id, client_id));
     EXPECT_TRUE(sealed);
-    return {id, 1,
-            api::EncodeQueuePayload({client_id, SystemClock::Instance().Now(), *sealed}),
+    return {id, 1, api::EncodeQueuePayload({client_id, SystemClock::Instance().Now(), *sealed}),
             std::nullopt};
   }
 
-  Result<std::vector<api::DeliveryResult>> Deliver(const std::vector<api::DeliveryItem>& items,
-                                                   pki::ServiceRole role = pki::ServiceRole::kWorker) {
+  Result<std::vector<api::DeliveryResult>> Deliver(
+      const std::vector<api::DeliveryItem>& items,
+      pki::ServiceRole role = pki::ServiceRole::kWorker) {
     auto client = MainServer(ServiceTls(role));
     auto r = client.Send(Post("/internal/v1/deliveries", api::EncodeDeliveryRequest(items)));
     if (!r) return tl::unexpected(r.error());
@@ -62,9 +62,9 @@ TEST_F(MainServerApiTest, DeliveriesAcceptOnlyWorkerCertificates) {
 }
 
 TEST_F(MainServerApiTest, ReadApiAcceptsOnlyAdminCertificates) {
-  for (auto [tls, status] : {std::pair{DemoTls(), 403u},
-                             std::pair{ServiceTls(pki::ServiceRole::kWorker), 403u},
-                             std::pair{NoCertTls(), 401u}}) {
+  for (auto [tls, status] :
+       {std::pair{DemoTls(), 403u}, std::pair{ServiceTls(pki::ServiceRole::kWorker), 403u},
+        std::pair{NoCertTls(), 401u}}) {
     auto client = MainServer(tls);
     EXPECT_EQ(client.Get("/api/v1/messages")->result_int(), status);
     EXPECT_EQ(client.Get("/api/v1/messages/018bcfe5-6800-7abc-8def-0123456789ab")->result_int(),

@@ -126,7 +126,8 @@ TEST_F(ProxyApiTest, NoClientCertificateIs401) {
 }
 
 TEST_F(ProxyApiTest, CertificateFromAnotherCaIsRefusedInTheHandshake) {
-  auto other = pki::CertificateAuthority::Create({.common_name = "evil CA"}, SystemClock::Instance());
+  auto other =
+      pki::CertificateAuthority::Create({.common_name = "evil CA"}, SystemClock::Instance());
   ASSERT_TRUE(other);
   auto issued = other->IssueClient({*ClientId::Parse("demo"), "demo.local"});
   ASSERT_TRUE(issued);
@@ -138,7 +139,8 @@ TEST_F(ProxyApiTest, CertificateFromAnotherCaIsRefusedInTheHandshake) {
 
 TEST_F(ProxyApiTest, UnregisteredCertificateIs401UnknownClient) {
   auto ca = LoadCa();
-  auto issued = ca.IssueClient({*ClientId::Parse("demo"), "demo.local"});  // same CN, not registered
+  auto issued =
+      ca.IssueClient({*ClientId::Parse("demo"), "demo.local"});  // same CN, not registered
   ASSERT_TRUE(issued);
   auto client = Proxy(WriteCert("unregistered", *issued));
   ExpectRejected(client, kValidMessage, 401, "UNKNOWN_CLIENT");
@@ -153,8 +155,8 @@ TEST_F(ProxyApiTest, ServiceCertificateIsNotAClient) {
 TEST_F(ProxyApiTest, SuspendedAndRevokedClientsAre403) {
   auto db = Database();
   auto client = Proxy(DemoTls());
-  ASSERT_TRUE(db->clients()->SetClientStatus(*ClientId::Parse("demo"),
-                                             storage::ClientStatus::kSuspended));
+  ASSERT_TRUE(
+      db->clients()->SetClientStatus(*ClientId::Parse("demo"), storage::ClientStatus::kSuspended));
   ASSERT_TRUE(WaitFor(
       [&] {
         auto r = client.Send(Post("/api/v1/messages", kValidMessage));
@@ -162,8 +164,8 @@ TEST_F(ProxyApiTest, SuspendedAndRevokedClientsAre403) {
       },
       5s));
   ExpectRejected(client, kValidMessage, 403, "CLIENT_SUSPENDED");
-  ASSERT_TRUE(db->clients()->SetClientStatus(*ClientId::Parse("demo"),
-                                             storage::ClientStatus::kRevoked));
+  ASSERT_TRUE(
+      db->clients()->SetClientStatus(*ClientId::Parse("demo"), storage::ClientStatus::kRevoked));
   ASSERT_TRUE(WaitFor(
       [&] {
         auto r = client.Send(Post("/api/v1/messages", kValidMessage));
@@ -194,17 +196,17 @@ TEST_F(ProxyApiTest, ValidationErrorsNameTheFieldAndStoreNothing) {
                  "INVALID_MESSAGE_BODY", "message_body");
   ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"  \t\n "})", 400,
                  "INVALID_MESSAGE_BODY", "message_body");
-  ExpectRejected(c,
-                 nlohmann::json{{"sender_number", "+4915112345678"},
-                                {"message_body", std::string(1001, 'x')}}
-                     .dump(),
-                 400, "INVALID_MESSAGE_BODY", "message_body");
-  ExpectRejected(c, "{\"sender_number\":\"+4915112345678\",\"message_body\":\"bad \xC3\x28\"}",
-                 400, "INVALID_JSON");
+  ExpectRejected(
+      c,
+      nlohmann::json{{"sender_number", "+4915112345678"}, {"message_body", std::string(1001, 'x')}}
+          .dump(),
+      400, "INVALID_MESSAGE_BODY", "message_body");
+  ExpectRejected(c, "{\"sender_number\":\"+4915112345678\",\"message_body\":\"bad \xC3\x28\"}", 400,
+                 "INVALID_JSON");
   ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"a\u0000b"})", 400,
                  "INVALID_MESSAGE_BODY", "message_body");
-  ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"hi","metadata":[]})",
-                 400, "INVALID_METADATA", "metadata");
+  ExpectRejected(c, R"({"sender_number":"+4915112345678","message_body":"hi","metadata":[]})", 400,
+                 "INVALID_METADATA", "metadata");
   ExpectRejected(c, kValidMessage, 415, "UNSUPPORTED_MEDIA_TYPE", {}, "text/plain");
   ExpectOnlyTheControlMessageStored();
 }

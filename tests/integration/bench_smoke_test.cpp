@@ -18,10 +18,11 @@ TEST(BenchSmokeTest, ShortRunAcceptsAndDeliversEverything) {
   UpProcess up(data);
   ASSERT_TRUE(up.WaitUntilUp()) << up.output();
   for (const char* rate : {"0", "200"}) {
-    auto [rc, out] = RunShell(
-        MsgbrokerBinary() + " bench --json --data-dir " + data + " --url https://127.0.0.1:" +
-        std::to_string(up.ports.proxy) + " --main-server-url https://127.0.0.1:" +
-        std::to_string(up.ports.main_server) + " --connections 4 --duration 1 --rate " + rate);
+    auto [rc, out] =
+        RunShell(MsgbrokerBinary() + " bench --json --data-dir " + data +
+                 " --url https://127.0.0.1:" + std::to_string(up.ports.proxy) +
+                 " --main-server-url https://127.0.0.1:" + std::to_string(up.ports.main_server) +
+                 " --connections 4 --duration 1 --rate " + rate);
     ASSERT_EQ(rc, 0) << out;
     auto result = nlohmann::json::parse(out.substr(out.rfind('{')));
     EXPECT_GT(result["accepted"].get<int>(), 0) << out;

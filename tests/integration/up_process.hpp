@@ -23,10 +23,17 @@ inline int PortAfter(const std::string& output, const std::string& label) {
 class UpProcess {
  public:
   explicit UpProcess(const std::filesystem::path& data_dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args{"up",           "--data-dir",          data_dir.string(),
-                                  "--proxy-port", "0",                   "--main-server-port",
-                                  "0",            "--portal-port",       "0",
-                                  "--worker-metrics-port", "0"};
+    std::vector<std::string> args{"up",
+                                  "--data-dir",
+                                  data_dir.string(),
+                                  "--proxy-port",
+                                  "0",
+                                  "--main-server-port",
+                                  "0",
+                                  "--portal-port",
+                                  "0",
+                                  "--worker-metrics-port",
+                                  "0"};
     args.insert(args.end(), extra.begin(), extra.end());
     process_ = std::make_unique<ChildProcess>(MsgbrokerBinary(), args);
   }

@@ -65,8 +65,8 @@ TEST(UpTest, FirstRunPrintsACurlCommandThatDeliversAMessage) {
   EXPECT_EQ(doc["items"][0]["sender_number_masked"], "+4915****5678");
 
   const auto ca = (tmp.path() / "data" / "pki" / "ca.crt").string();
-  auto [pc, portal] =
-      RunShell("curl -sS --cacert " + ca + " https://127.0.0.1:" + std::to_string(up.ports.portal) + "/");
+  auto [pc, portal] = RunShell("curl -sS --cacert " + ca +
+                               " https://127.0.0.1:" + std::to_string(up.ports.portal) + "/");
   EXPECT_EQ(pc, 0);
   EXPECT_NE(portal.find("<h1>msgbroker"), std::string::npos) << portal;
   auto [mc, metrics] =
@@ -74,8 +74,8 @@ TEST(UpTest, FirstRunPrintsACurlCommandThatDeliversAMessage) {
   EXPECT_EQ(mc, 0);
   EXPECT_NE(metrics.find("worker_messages_processed_total 1"), std::string::npos) << metrics;
   for (int port : {up.ports.proxy, up.ports.main_server, up.ports.portal}) {
-    auto [hc, health] = RunShell("curl -sS --cacert " + ca + " https://127.0.0.1:" +
-                                 std::to_string(port) + "/health");
+    auto [hc, health] = RunShell("curl -sS --cacert " + ca +
+                                 " https://127.0.0.1:" + std::to_string(port) + "/health");
     EXPECT_NE(health.find("\"status\":\"healthy\""), std::string::npos) << port << health;
   }
 
@@ -101,7 +101,8 @@ TEST(UpTest, LaterRunsReuseTheDataDirectory) {
   EXPECT_EQ(second.output().find("new data directory"), std::string::npos);
   EXPECT_EQ(ReadFile(tmp.path() / "data" / "pki" / "ca.crt"), ca_before);
   // Secrets are private to the owner.
-  const auto perms = std::filesystem::status(tmp.path() / "data" / "secrets" / "keyring.json").permissions();
+  const auto perms =
+      std::filesystem::status(tmp.path() / "data" / "secrets" / "keyring.json").permissions();
   EXPECT_EQ(perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
             std::filesystem::perms::none);
 }
@@ -119,8 +120,8 @@ TEST(UpTest, SendAndAdminCommands) {
   EXPECT_EQ(rc, 0) << out;
   EXPECT_NE(out.find("\"status\":\"queued\""), std::string::npos) << out;
 
-  auto [bad_rc, bad_out] = RunShell(bin + " send --data-dir " + data + " --url " + url +
-                                    " --sender 12345 --body x");
+  auto [bad_rc, bad_out] =
+      RunShell(bin + " send --data-dir " + data + " --url " + url + " --sender 12345 --body x");
   EXPECT_EQ(bad_rc, 1);
   EXPECT_NE(bad_out.find("INVALID_SENDER_NUMBER"), std::string::npos) << bad_out;
 
@@ -178,10 +179,9 @@ TEST(UpTest, OccupiedPortIsAClearError) {
   const int port = ntohs(addr.sin_port);
 
   TempDir tmp;
-  ChildProcess up(MsgbrokerBinary(),
-                  {"up", "--data-dir", (tmp.path() / "data").string(), "--proxy-port",
-                   std::to_string(port), "--main-server-port", "0", "--portal-port", "0",
-                   "--worker-metrics-port", "0"});
+  ChildProcess up(MsgbrokerBinary(), {"up", "--data-dir", (tmp.path() / "data").string(),
+                                      "--proxy-port", std::to_string(port), "--main-server-port",
+                                      "0", "--portal-port", "0", "--worker-metrics-port", "0"});
   auto code = up.Wait(60s);
   ::close(fd);
   ASSERT_TRUE(code);

@@ -88,7 +88,8 @@ std::optional<std::string> ChildProcess::WaitForOutput(std::string_view needle,
       return std::nullopt;
     }
     Drain(std::chrono::duration_cast<std::chrono::milliseconds>(
-        std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds{100})));
+        std::min<std::chrono::steady_clock::duration>(deadline - now,
+                                                      std::chrono::milliseconds{100})));
   }
   return output_;
 }

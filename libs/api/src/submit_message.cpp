@@ -79,8 +79,7 @@ std::size_t JsonNestingDepth(std::string_view text) noexcept {
   return max_depth;
 }
 
-Result<SubmitMessage> ParseSubmitMessage(std::string_view json_text,
-                                         const MessageLimits& limits) {
+Result<SubmitMessage> ParseSubmitMessage(std::string_view json_text, const MessageLimits& limits) {
   if (!Utf8Length(json_text)) {
     return Fail(ErrorCode::kInvalidJson, "request body is not valid UTF-8");
   }

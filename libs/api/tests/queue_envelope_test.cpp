@@ -25,12 +25,11 @@ TEST(QueuePayloadTest, NeverContainsPlaintextFields) {
 }
 
 TEST(QueuePayloadTest, RejectsDefects) {
-  for (const char* bad :
-       {"", "[]", R"({"v":2,"client_id":"a","queued_at":1,"content":""})",
-        R"({"v":1,"client_id":"a b","queued_at":1,"content":""})",
-        R"({"v":1,"client_id":"a","queued_at":"1","content":""})",
-        R"({"v":1,"client_id":"a","queued_at":1,"content":"!!"})",
-        R"({"v":1,"client_id":"a","queued_at":1})"}) {
+  for (const char* bad : {"", "[]", R"({"v":2,"client_id":"a","queued_at":1,"content":""})",
+                          R"({"v":1,"client_id":"a b","queued_at":1,"content":""})",
+                          R"({"v":1,"client_id":"a","queued_at":"1","content":""})",
+                          R"({"v":1,"client_id":"a","queued_at":1,"content":"!!"})",
+                          R"({"v":1,"client_id":"a","queued_at":1})"}) {
     auto r = DecodeQueuePayload(bad);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kDataCorrupted);

@@ -47,9 +47,10 @@ TEST(MessageBodyTest, CountsCodePointsNotBytes) {
 
 TEST(MessageBodyTest, RejectsBlankEmptyControlAndBadUtf8) {
   for (const std::string& bad :
-       {std::string(""), std::string("   "), std::string("\t\n \r"), std::string("\xC2\xA0\xE3\x80\x80"),
-        std::string("a\0b", 3), std::string("bell\x07"), std::string("\xC3\x28"),
-        std::string("\xED\xA0\x80"), std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80")}) {
+       {std::string(""), std::string("   "), std::string("\t\n \r"),
+        std::string("\xC2\xA0\xE3\x80\x80"), std::string("a\0b", 3), std::string("bell\x07"),
+        std::string("\xC3\x28"), std::string("\xED\xA0\x80"), std::string("\xC0\xAF"),
+        std::string("\xF4\x90\x80\x80")}) {
     auto r = ValidateMessageBody(bad, kLimits);
     ASSERT_FALSE(r) << bad;
     EXPECT_EQ(r.error().code, ErrorCode::kInvalidMessageBody);
@@ -110,23 +111,23 @@ TEST(ParseSubmitMessageTest, MissingAndMistypedFieldsNameTheField) {
               ErrorCode::kInvalidSenderNumber, "sender_number");
   ExpectError(ParseSubmitMessage(R"({"sender_number":"+4915112345678"})", kLimits),
               ErrorCode::kInvalidMessageBody, "message_body");
-  ExpectError(ParseSubmitMessage(R"({"sender_number":"+4915112345678","message_body":["x"]})",
-                                 kLimits),
-              ErrorCode::kInvalidMessageBody, "message_body");
+  ExpectError(
+      ParseSubmitMessage(R"({"sender_number":"+4915112345678","message_body":["x"]})", kLimits),
+      ErrorCode::kInvalidMessageBody, "message_body");
   ExpectError(ParseSubmitMessage(Request("+0049151", "x"), kLimits),
               ErrorCode::kInvalidSenderNumber, "sender_number");
   ExpectError(ParseSubmitMessage(Request("+4915112345678", "   "), kLimits),
               ErrorCode::kInvalidMessageBody, "message_body");
   ExpectError(ParseSubmitMessage(Request("+4915112345678", std::string(1001, 'x')), kLimits),
               ErrorCode::kInvalidMessageBody, "message_body");
-  ExpectError(ParseSubmitMessage(
-                  R"({"sender_number":"+4915112345678","message_body":"x","metadata":[1]})",
-                  kLimits),
-              ErrorCode::kInvalidMetadata, "metadata");
-  ExpectError(ParseSubmitMessage(
-                  R"({"sender_number":"+4915112345678","message_body":"x","metadata":"s"})",
-                  kLimits),
-              ErrorCode::kInvalidMetadata, "metadata");
+  ExpectError(
+      ParseSubmitMessage(R"({"sender_number":"+4915112345678","message_body":"x","metadata":[1]})",
+                         kLimits),
+      ErrorCode::kInvalidMetadata, "metadata");
+  ExpectError(
+      ParseSubmitMessage(R"({"sender_number":"+4915112345678","message_body":"x","metadata":"s"})",
+                         kLimits),
+      ErrorCode::kInvalidMetadata, "metadata");
 }
 
 TEST(ParseSubmitMessageTest, OversizedMetadata) {

@@ -20,8 +20,8 @@ std::optional<std::string> Base64Decode(std::string_view text) {
     const char c = text[i];
     const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
                        c == '+' || c == '/';
-    const bool pad = c == '=' && i + 2 >= text.size() &&
-                     (i + 1 == text.size() || text[i + 1] == '=');
+    const bool pad =
+        c == '=' && i + 2 >= text.size() && (i + 1 == text.size() || text[i + 1] == '=');
     if (!alpha && !pad) return std::nullopt;
   }
   std::string out(3 * text.size() / 4, '\0');

@@ -1,9 +1,9 @@
 #include "msgbroker/core/time_format.hpp"
 
+#include <fmt/format.h>
+
 #include <charconv>
 #include <ctime>
-
-#include <fmt/format.h>
 
 namespace msgbroker {
 namespace {
@@ -78,7 +78,8 @@ std::optional<SystemTime> ParseTimestamp(std::string_view text) {
     return std::nullopt;
   }
   using namespace std::chrono;
-  const year_month_day ymd{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+  const year_month_day ymd{std::chrono::year{year},
+                           std::chrono::month{static_cast<unsigned>(month)},
                            std::chrono::day{static_cast<unsigned>(day)}};
   if (!ymd.ok()) return std::nullopt;
   const auto tp = sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second} +
@@ -91,7 +92,8 @@ std::int64_t ToUnixMillis(SystemTime t) noexcept {
 }
 
 SystemTime FromUnixMillis(std::int64_t ms) noexcept {
-  return SystemTime{std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds{ms})};
+  return SystemTime{
+      std::chrono::duration_cast<SystemTime::duration>(std::chrono::milliseconds{ms})};
 }
 
 }  // namespace msgbroker

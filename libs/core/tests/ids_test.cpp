@@ -8,7 +8,8 @@ namespace msgbroker {
 namespace {
 
 TEST(MessageIdTest, GeneratesVersion7TimeOrderedUuids) {
-  const auto t0 = std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000}};
+  const auto t0 =
+      std::chrono::system_clock::time_point{std::chrono::milliseconds{1'700'000'000'000}};
   const auto a = MessageId::Generate(t0);
   const auto b = MessageId::Generate(t0 + std::chrono::milliseconds{1});
   ASSERT_EQ(a.str().size(), 36u);

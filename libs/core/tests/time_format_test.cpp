@@ -27,9 +27,9 @@ TEST(TimeFormatTest, ParsesOffsetsAndDates) {
 }
 
 TEST(TimeFormatTest, RejectsGarbage) {
-  for (const char* bad : {"", "2023", "2023-13-01", "2023-02-30", "2023-11-14T25:00:00Z",
-                          "2023-11-14T10:00:00", "2023-11-14T10:00:00.Z", "yesterday",
-                          "2023-11-14T10:00:00+0100"}) {
+  for (const char* bad :
+       {"", "2023", "2023-13-01", "2023-02-30", "2023-11-14T25:00:00Z", "2023-11-14T10:00:00",
+        "2023-11-14T10:00:00.Z", "yesterday", "2023-11-14T10:00:00+0100"}) {
     EXPECT_FALSE(ParseTimestamp(bad)) << bad;
   }
 }

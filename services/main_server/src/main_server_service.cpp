@@ -48,8 +48,8 @@ struct MainServerService::Impl {
                           .Help("Decrypt, re-encrypt and commit one delivery batch")
                           .Register(registry)
                           .Add({}, prometheus::Histogram::BucketBoundaries{
-                                       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
-                                       0.25, 0.5, 1.0, 2.5})) {}
+                                       0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                       0.5, 1.0, 2.5})) {}
 
   MainServerOptions options;
   std::shared_ptr<storage::MessageStore> store;
@@ -235,7 +235,8 @@ net::HttpResponse MainServerService::Impl::Deliver(const std::string& body,
   }
   for (std::size_t k = 0; k < rows.size(); ++k) {
     auto& result = results[row_index[k]];
-    result.outcome = (*inserted)[k] ? api::DeliveryOutcome::kStored : api::DeliveryOutcome::kDuplicate;
+    result.outcome =
+        (*inserted)[k] ? api::DeliveryOutcome::kStored : api::DeliveryOutcome::kDuplicate;
     if ((*inserted)[k]) {
       stored.Add({{"status", std::string(storage::StatusName(rows[k].status))}}).Increment();
     }
@@ -243,7 +244,7 @@ net::HttpResponse MainServerService::Impl::Deliver(const std::string& body,
   for (const auto& r : results) {
     const char* outcome = r.outcome == api::DeliveryOutcome::kStored      ? "stored"
                           : r.outcome == api::DeliveryOutcome::kDuplicate ? "duplicate"
-                                                                           : "rejected";
+                                                                          : "rejected";
     deliveries.Add({{"outcome", outcome}}).Increment();
   }
   batch_seconds.Observe(
@@ -269,8 +270,8 @@ nlohmann::json MainServerService::Impl::View(const storage::StoredMessage& m) {
   if (m.failed_at) view["failed_at"] = FormatTimestamp(*m.failed_at);
   auto plain = key_ring.Decrypt({m.key_id, m.nonce, m.content}, m.id.str());
   if (!plain) {
-    spdlog::error("event=decrypt_failed message_id={} key_id={} error=\"{}\"", m.id.str(),
-                  m.key_id, plain.error().message);
+    spdlog::error("event=decrypt_failed message_id={} key_id={} error=\"{}\"", m.id.str(), m.key_id,
+                  plain.error().message);
     view["message_body"] = nullptr;
     view["metadata"] = nullptr;
     view["content_error"] = std::string(ErrorCodeName(plain.error().code));
@@ -372,22 +373,23 @@ void MainServerService::RegisterRoutes(net::Router& router) {
                if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
                  return respond(net::MakeErrorResponse(ok.error(), context.request_id));
                }
-               impl->Offload(context.request_id, respond,
-                             [impl, target = std::string(request.target()),
-                              rid = context.request_id] { return impl->ListMessages(target, rid); });
+               impl->Offload(
+                   context.request_id, respond,
+                   [impl, target = std::string(request.target()), rid = context.request_id] {
+                     return impl->ListMessages(target, rid);
+                   });
              });
-  router.Add(http::verb::get, std::string(api::kGetMessagePath),
-             [impl](net::HttpRequest&&, const net::RequestContext& context,
-                    net::Responder respond) {
-               if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
-                 return respond(net::MakeErrorResponse(ok.error(), context.request_id));
-               }
-               const auto it = context.path_params.find("id");
-               std::string id = it == context.path_params.end() ? std::string() : it->second;
-               impl->Offload(context.request_id, respond, [impl, id, rid = context.request_id] {
-                 return impl->GetMessage(id, rid);
-               });
-             });
+  router.Add(
+      http::verb::get, std::string(api::kGetMessagePath),
+      [impl](net::HttpRequest&&, const net::RequestContext& context, net::Responder respond) {
+        if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
+          return respond(net::MakeErrorResponse(ok.error(), context.request_id));
+        }
+        const auto it = context.path_params.find("id");
+        std::string id = it == context.path_params.end() ? std::string() : it->second;
+        impl->Offload(context.request_id, respond,
+                      [impl, id, rid = context.request_id] { return impl->GetMessage(id, rid); });
+      });
 }
 
 std::map<std::string, net::HealthCheck> MainServerService::Health() const {
@@ -397,10 +399,10 @@ std::map<std::string, net::HealthCheck> MainServerService::Health() const {
   } else {
     checks["database"] = {net::HealthState::kUnhealthy, ok.error().message};
   }
-  checks["blocking_pool"] = {
-      impl_->pending.load() >= impl_->options.max_pending_jobs ? net::HealthState::kDegraded
-                                                               : net::HealthState::kHealthy,
-      "pending=" + std::to_string(impl_->pending.load())};
+  checks["blocking_pool"] = {impl_->pending.load() >= impl_->options.max_pending_jobs
+                                 ? net::HealthState::kDegraded
+                                 : net::HealthState::kHealthy,
+                             "pending=" + std::to_string(impl_->pending.load())};
   return checks;
 }
 

@@ -12,11 +12,20 @@ std::string EscapeHtml(std::string_view in) {
   std::string out;
   for (char c : in) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out.push_back(c);
     }
   }
   return out;
@@ -46,7 +55,8 @@ through the main server's API with the admin certificate.</p>
              [page](net::HttpRequest&&, const net::RequestContext&, net::Responder respond) {
                net::HttpResponse response{net::http::status::ok, 11};
                response.set(net::http::field::content_type, "text/html; charset=utf-8");
-               response.set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+               response.set("Content-Security-Policy",
+                            "default-src 'none'; style-src 'unsafe-inline'");
                response.set("X-Content-Type-Options", "nosniff");
                response.body() = page;
                response.prepare_payload();

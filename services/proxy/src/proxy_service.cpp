@@ -34,8 +34,8 @@ struct ProxyService::Metrics {
                             .Help("Time from hand-off to the queue until it was durable")
                             .Register(registry)
                             .Add({}, prometheus::Histogram::BucketBoundaries{
-                                         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
-                                         0.025, 0.05, 0.1, 0.25, 0.5, 1.0})) {}
+                                         0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                         0.05, 0.1, 0.25, 0.5, 1.0})) {}
   prometheus::Counter& accepted;
   prometheus::Family<prometheus::Counter>& rejected;
   prometheus::Histogram& enqueue_seconds;
@@ -64,9 +64,9 @@ void ProxyService::RegisterRoutes(net::Router& router) {
 std::map<std::string, net::HealthCheck> ProxyService::Health() const {
   std::map<std::string, net::HealthCheck> checks;
   if (auto stats = queue_.Stats(); stats) {
-    checks["queue"] = {net::HealthState::kHealthy,
-                       "ready=" + std::to_string(stats->ready) +
-                           " in_flight=" + std::to_string(stats->in_flight)};
+    checks["queue"] = {
+        net::HealthState::kHealthy,
+        "ready=" + std::to_string(stats->ready) + " in_flight=" + std::to_string(stats->in_flight)};
   } else {
     checks["queue"] = {net::HealthState::kUnhealthy, stats.error().message};
   }
@@ -137,8 +137,8 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
 
   const auto id = MessageId::Generate(now);
   const auto& client_id = identity->client.id;
-  auto sealed = sealer_.Seal(api::EncodeContent(*message),
-                             api::EnvelopeAssociatedData(id, client_id));
+  auto sealed =
+      sealer_.Seal(api::EncodeContent(*message), api::EnvelopeAssociatedData(id, client_id));
   if (!sealed) {
     spdlog::error("event=seal_failed request_id={} error=\"{}\"", context.request_id,
                   sealed.error().message);
@@ -148,31 +148,30 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   batch.push_back({id, api::EncodeQueuePayload({client_id, now, std::move(*sealed)})});
 
   const auto started = std::chrono::steady_clock::now();
-  queue_.EnqueueAsync(
-      std::move(batch),
-      [this, respond = std::move(respond), request_id = context.request_id, id,
-       client = client_id.str(), now, started](Status status) {
-        metrics_->enqueue_seconds.Observe(
-            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-        if (!status) {
-          metrics_->rejected.Add({{"code", std::string(ErrorCodeName(ErrorCode::kQueueUnavailable))}})
-              .Increment();
-          spdlog::warn("event=enqueue_failed request_id={} client_id={} error=\"{}\"", request_id,
-                       client, status.error().message);
-          auto response = net::MakeErrorResponse(
-              Error{ErrorCode::kQueueUnavailable, "the message queue is unavailable; retry later"},
-              request_id);
-          response.set(http::field::retry_after, std::to_string(options_.retry_after.count()));
-          respond(std::move(response));
-          return;
-        }
-        metrics_->accepted.Increment();
-        respond(net::MakeJsonResponse(http::status::accepted,
-                                      nlohmann::json{{"message_id", id.str()},
-                                                     {"status", "queued"},
-                                                     {"client_id", client},
-                                                     {"queued_at", FormatTimestamp(now)}}));
-      });
+  queue_.EnqueueAsync(std::move(batch), [this, respond = std::move(respond),
+                                         request_id = context.request_id, id,
+                                         client = client_id.str(), now, started](Status status) {
+    metrics_->enqueue_seconds.Observe(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    if (!status) {
+      metrics_->rejected.Add({{"code", std::string(ErrorCodeName(ErrorCode::kQueueUnavailable))}})
+          .Increment();
+      spdlog::warn("event=enqueue_failed request_id={} client_id={} error=\"{}\"", request_id,
+                   client, status.error().message);
+      auto response = net::MakeErrorResponse(
+          Error{ErrorCode::kQueueUnavailable, "the message queue is unavailable; retry later"},
+          request_id);
+      response.set(http::field::retry_after, std::to_string(options_.retry_after.count()));
+      respond(std::move(response));
+      return;
+    }
+    metrics_->accepted.Increment();
+    respond(net::MakeJsonResponse(http::status::accepted,
+                                  nlohmann::json{{"message_id", id.str()},
+                                                 {"status", "queued"},
+                                                 {"client_id", client},
+                                                 {"queued_at", FormatTimestamp(now)}}));
+  });
 }
 
 }  // namespace msgbroker::proxy

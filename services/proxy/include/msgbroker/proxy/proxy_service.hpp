@@ -30,8 +30,7 @@ struct ProxyOptions {
 class ProxyService {
  public:
   ProxyService(ProxyOptions options, queue::Queue& queue, const ClientDirectory& directory,
-               crypto::EnvelopeSealer& sealer, const Clock& clock,
-               prometheus::Registry& metrics);
+               crypto::EnvelopeSealer& sealer, const Clock& clock, prometheus::Registry& metrics);
   ~ProxyService();
 
   void RegisterRoutes(net::Router& router);
