@@ -84,6 +84,11 @@ std::optional<SystemTime> ParseTimestamp(std::string_view text) {
   if (!ymd.ok()) return std::nullopt;
   const auto tp = sys_days{ymd} + hours{hour} + minutes{minute} + seconds{second} +
                   milliseconds{millis} - minutes{offset_minutes};
+  // SystemTime counts nanoseconds in 64 bits: years 1678-2262. Outside, refuse, never wrap.
+  if (tp < time_point_cast<milliseconds>(SystemTime::min()) + seconds{1} ||
+      tp > time_point_cast<milliseconds>(SystemTime::max()) - seconds{1}) {
+    return std::nullopt;
+  }
   return time_point_cast<SystemTime::duration>(tp);
 }
 

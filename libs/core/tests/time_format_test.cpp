@@ -36,3 +36,17 @@ TEST(TimeFormatTest, RejectsGarbage) {
 
 }  // namespace
 }  // namespace msgbroker
+
+namespace msgbroker {
+namespace {
+
+TEST(TimeFormatTest, RefusesInstantsOutsideTheRepresentableRange) {
+  EXPECT_FALSE(ParseTimestamp("2999-01-01"));
+  EXPECT_FALSE(ParseTimestamp("1600-01-01T00:00:00Z"));
+  auto late = ParseTimestamp("2262-01-01");
+  ASSERT_TRUE(late);
+  EXPECT_EQ(FormatTimestamp(*late), "2262-01-01T00:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace msgbroker

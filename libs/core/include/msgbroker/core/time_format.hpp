@@ -11,6 +11,7 @@ namespace msgbroker {
 
 std::string FormatTimestamp(SystemTime t);
 // Accepts "YYYY-MM-DDTHH:MM:SS[.fff…](Z|±HH:MM)" and a plain date "YYYY-MM-DD" (midnight UTC).
+// nullopt for anything else, including instants SystemTime cannot hold (before 1678, after 2262).
 std::optional<SystemTime> ParseTimestamp(std::string_view text);
 
 // Milliseconds since the Unix epoch, the integer form used in storage and the queue.
