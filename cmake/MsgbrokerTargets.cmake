@@ -7,9 +7,9 @@ target_compile_options(msgbroker_options INTERFACE
   -fstack-protector-strong
   $<$<NOT:$<CONFIG:Debug>>:-D_FORTIFY_SOURCE=2>
   -D_GLIBCXX_ASSERTIONS)
-# Beast/Asio: no deprecated interfaces, separate compilation stays header-only.
-target_compile_definitions(msgbroker_options INTERFACE
-  BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+# Beast/Asio: no deprecated interfaces. (Beast 1.81's string_view is boost::core::string_view,
+# which converts to and from std::string_view; BOOST_BEAST_USE_STD_STRING_VIEW is deprecated.)
+target_compile_definitions(msgbroker_options INTERFACE BOOST_ASIO_NO_DEPRECATED)
 target_link_options(msgbroker_options INTERFACE -Wl,-z,relro,-z,now)
 if(MSGBROKER_SANITIZE)
   target_compile_options(msgbroker_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer

@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <fstream>
+#include <string_view>
 
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/storage/sqlite_database.hpp"
@@ -21,6 +23,41 @@ using testing::OpenOrFail;
 using testing::OptionsFor;
 using testing::RawDb;
 using testing::TempDir;
+
+// How an Open that should fail went, as the exit status of a RunAsNobody child.
+enum OpenFailure : int {
+  kFailedAsExpected = 0,
+  kOpened = 1,
+  kWrongErrorCode = 2,
+  kPathNotNamed = 3,
+  kCauseNotNamed = 4,
+  kNotReachable = 5,  // nobody cannot get at the files: the test would fail for the wrong reason
+};
+
+// Opens the database at `path`: kFailedAsExpected when that failed as kDatabaseUnavailable with a
+// message naming the path and `cause`; otherwise `report` says what happened instead.
+int OpenFailsUnavailable(const fs::path& path, std::string_view cause, const Clock& clock,
+                         std::string& report) {
+  auto opened = SqliteDatabase::Open(OptionsFor(path), clock);
+  if (opened) {
+    report = "Open succeeded as uid " + std::to_string(::geteuid());
+    return kOpened;
+  }
+  const Error& error = opened.error();
+  report = std::string(ErrorCodeName(error.code)) + ": " + error.message;
+  if (error.code != ErrorCode::kDatabaseUnavailable) return kWrongErrorCode;
+  if (error.message.find(path.string()) == std::string::npos) return kPathNotNamed;
+  if (error.message.find(cause) == std::string::npos) return kCauseNotNamed;
+  return kFailedAsExpected;
+}
+
+// For a RunAsNobody body: kFailedAsExpected when nobody has `access` to `path`.
+int NobodyCanAccess(const fs::path& path, int access, std::string& report) {
+  if (::access(path.c_str(), access) == 0) return kFailedAsExpected;
+  report = "nobody lacks access " + std::to_string(access) + " to " + path.string() + ": " +
+           std::strerror(errno);
+  return kNotReachable;
+}
 
 class SqliteMigrationsTest : public ::testing::Test {
  protected:
@@ -118,26 +155,66 @@ TEST_F(SqliteMigrationsTest, MissingDirectoryIsUnavailableNamingThePath) {
   EXPECT_THAT(opened.error().message, HasSubstr(path.string()));
 }
 
+// Root ignores permissions, so as root these two hand the temporary directory to nobody (who then
+// stands where its owner stands in a run without root) and open the database as nobody.
+
 TEST_F(SqliteMigrationsTest, UnwritableDirectoryIsUnavailableNamingThePath) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores directory permissions";
+  const bool as_root = ::geteuid() == 0;
   const fs::path locked = dir_.path() / "locked";
   fs::create_directory(locked);
+  if (as_root) {
+    ASSERT_TRUE(testing::GiveTreeToNobody(dir_.path()));
+  }
   fs::permissions(locked, fs::perms::owner_read | fs::perms::owner_exec);
   const fs::path path = locked / "broker.db";
+  const std::string_view cause = "Permission denied";
+  if (as_root) {
+    const auto outcome = testing::RunAsNobody([&](std::string& report) {
+      if (int reach = NobodyCanAccess(locked, X_OK, report); reach != kFailedAsExpected) {
+        return reach;
+      }
+      return OpenFailsUnavailable(path, cause, clock_, report);
+    });
+    EXPECT_EQ(outcome.exit_code, kFailedAsExpected) << outcome.report;
+    return;
+  }
   auto opened = SqliteDatabase::Open(OptionsFor(path), clock_);
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, ErrorCode::kDatabaseUnavailable);
   EXPECT_THAT(opened.error().message, HasSubstr(path.string()));
+  EXPECT_THAT(opened.error().message, HasSubstr(cause));
 }
 
 TEST_F(SqliteMigrationsTest, ReadOnlyFileIsUnavailableNamingThePath) {
-  if (::geteuid() == 0) GTEST_SKIP() << "root ignores file permissions";
+  const bool as_root = ::geteuid() == 0;
   OpenOrFail(OptionsFor(DbPath()), clock_).reset();
+  // With the -wal and -shm files, if any were left, so only the database file's mode is in the way.
+  if (as_root) {
+    ASSERT_TRUE(testing::GiveTreeToNobody(dir_.path()));
+  }
   fs::permissions(DbPath(), fs::perms::owner_read);
+  const std::string_view cause = "is read-only";
+  if (as_root) {
+    const auto outcome = testing::RunAsNobody([&](std::string& report) {
+      // The directory stays writable, as SQLite needs it for the -wal and -shm files of a
+      // writable database: with it locked too, Open would fail even if the file were writable.
+      if (int reach = NobodyCanAccess(dir_.path(), W_OK | X_OK, report);
+          reach != kFailedAsExpected) {
+        return reach;
+      }
+      if (int reach = NobodyCanAccess(DbPath(), R_OK, report); reach != kFailedAsExpected) {
+        return reach;
+      }
+      return OpenFailsUnavailable(DbPath(), cause, clock_, report);
+    });
+    EXPECT_EQ(outcome.exit_code, kFailedAsExpected) << outcome.report;
+    return;
+  }
   auto opened = SqliteDatabase::Open(OptionsFor(DbPath()), clock_);
   ASSERT_FALSE(opened);
   EXPECT_EQ(opened.error().code, ErrorCode::kDatabaseUnavailable);
   EXPECT_THAT(opened.error().message, HasSubstr(DbPath().string()));
+  EXPECT_THAT(opened.error().message, HasSubstr(cause));
 }
 
 TEST_F(SqliteMigrationsTest, DirectoryPathIsUnavailableNamingThePath) {

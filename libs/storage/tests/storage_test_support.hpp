@@ -1,14 +1,23 @@
 #pragma once
 // Shared by the storage tests: a temporary directory, a raw SQLite connection to poke at the file
-// behind the adapter's back, and a builder for message rows.
+// behind the adapter's back, a builder for message rows, and a way to run a check as an
+// unprivileged user when the tests run as root.
 
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <stdlib.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -77,6 +86,109 @@ class RawDb {
  private:
   sqlite3* db_ = nullptr;
 };
+
+// Root ignores file and directory permissions, so a test about them that runs as root (as CI does)
+// does its check in a forked child that has become `nobody`.
+inline constexpr uid_t kNobodyUid = 65534;
+inline constexpr gid_t kNobodyGid = 65534;
+
+// Exit statuses RunAsNobody keeps for itself; a body returns its own, smaller, codes.
+inline constexpr int kChildCannotDropPrivileges = 125;
+inline constexpr int kChildThrew = 126;
+
+struct ChildOutcome {
+  int exit_code = -1;  // the child's exit status; -1 when it did not exit normally
+  std::string report;  // what the child said about its outcome, or why there is no exit status
+};
+
+// Forks a child that drops every group, then its gid, then its uid to nobody, makes sure it is no
+// longer root, runs `body` and exits with its return value after sending `report` back through a
+// pipe. The child leaves with _exit: no gtest code, atexit handler or destructor of the parent's
+// objects (say, a TempDir) runs in it, so `body` must report through its return value and `report`,
+// never through gtest assertions. Call it only while the process has a single thread.
+inline ChildOutcome RunAsNobody(const std::function<int(std::string& report)>& body) {
+  ChildOutcome outcome;
+  int fds[2];
+  if (::pipe(fds) != 0) {
+    outcome.report = std::string("pipe failed: ") + std::strerror(errno);
+    return outcome;
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    outcome.report = std::string("fork failed: ") + std::strerror(errno);
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return outcome;
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    std::string report;
+    int code = kChildCannotDropPrivileges;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kNobodyGid) != 0 || ::setuid(kNobodyUid) != 0) {
+      report = std::string("cannot become nobody: ") + std::strerror(errno);
+    } else if (::geteuid() == 0 || ::getuid() == 0 || ::getegid() == 0) {
+      report = "still root after dropping privileges";
+    } else {
+      try {
+        code = body(report);
+      } catch (const std::exception& e) {
+        code = kChildThrew;
+        report = std::string("threw: ") + e.what();
+      } catch (...) {
+        code = kChildThrew;
+        report = "threw a non-standard exception";
+      }
+    }
+    for (std::size_t sent = 0; sent < report.size();) {
+      const ssize_t n = ::write(fds[1], report.data() + sent, report.size() - sent);
+      if (n <= 0 && errno != EINTR) break;
+      if (n > 0) sent += static_cast<std::size_t>(n);
+    }
+    ::_exit(code);
+  }
+  ::close(fds[1]);
+  char buffer[512];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buffer, sizeof buffer);
+    if (n > 0) {
+      outcome.report.append(buffer, static_cast<std::size_t>(n));
+    } else if (n == 0 || errno != EINTR) {
+      break;
+    }
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      outcome.report += std::string(" (waitpid failed: ") + std::strerror(errno) + ")";
+      return outcome;
+    }
+  }
+  if (WIFEXITED(status)) {
+    outcome.exit_code = WEXITSTATUS(status);
+  } else if (WIFSIGNALED(status)) {
+    outcome.report += std::string(" (child killed by signal ") + std::to_string(WTERMSIG(status)) +
+                      ": " + ::strsignal(WTERMSIG(status)) + ")";
+  }
+  return outcome;
+}
+
+// Hands `root` and everything under it to nobody, so that nobody stands where the owner of the
+// temporary directory stands in a run without root. False, with a gtest failure, when it cannot.
+inline bool GiveTreeToNobody(const fs::path& root) {
+  std::error_code ec;
+  auto give = [](const fs::path& path) {
+    if (::lchown(path.c_str(), kNobodyUid, kNobodyGid) == 0) return true;
+    ADD_FAILURE() << "cannot chown " << path << " to nobody: " << std::strerror(errno);
+    return false;
+  };
+  if (!give(root)) return false;
+  for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    if (!give(it->path())) return false;
+  }
+  if (ec) ADD_FAILURE() << "cannot list " << root << ": " << ec.message();
+  return !ec;
+}
 
 inline SqliteOptions OptionsFor(const fs::path& path) {
   SqliteOptions options;
