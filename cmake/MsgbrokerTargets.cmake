@@ -26,10 +26,12 @@ function(msgbroker_library name)
   target_link_libraries(${name} PUBLIC ${ARG_DEPS} PRIVATE msgbroker_options ${ARG_PRIVATE_DEPS})
 endfunction()
 
-# msgbroker_test(<name> LABEL <label> SOURCES ... DEPS ...): a GoogleTest binary whose tests
-# CTest discovers one by one and labels (unit, database, component, integration, benchmark).
+# msgbroker_test(<name> LABEL <label> SOURCES ... DEPS ... [SERVERS redis postgres ...]): a
+# GoogleTest binary whose tests CTest discovers one by one and labels (unit, database, component,
+# integration, benchmark). SERVERS names test servers (msgbroker_test_server) the tests need:
+# CTest starts them first, stops them afterwards, and points MSGBROKER_TEST_SERVERS at them.
 function(msgbroker_test name)
-  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "LABEL;TIMEOUT" "SOURCES;DEPS;SERVERS" ${ARGN})
   if(NOT MSGBROKER_BUILD_TESTS)
     return()
   endif()
@@ -37,8 +39,34 @@ function(msgbroker_test name)
     set(ARG_TIMEOUT 120)
   endif()
   add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_DEPS} msgbroker_options GTest::gtest GTest::gtest_main
-                                        GTest::gmock)
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS} testing msgbroker_options GTest::gtest
+                                        GTest::gtest_main GTest::gmock)
+  set(server_properties)
+  if(ARG_SERVERS)
+    # gtest_discover_tests flattens lists; an escaped separator survives into the test script.
+    list(JOIN ARG_SERVERS "\\;" fixtures)
+    set(server_properties FIXTURES_REQUIRED "${fixtures}"
+        ENVIRONMENT "MSGBROKER_TEST_SERVERS=${MSGBROKER_TEST_SERVERS_DIR}")
+  endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT})
+    PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT} ${server_properties})
+endfunction()
+
+# msgbroker_test_server(<name> SCRIPT <script>): a real server (Redis, PostgreSQL, MariaDB) as a
+# CTest fixture. `bash <script> start <dir>` starts it on 127.0.0.1 on a free port and writes
+# <dir>/server.env (KEY=VALUE); `bash <script> stop <dir>` stops it by PID. See
+# libs/testing/include/msgbroker/testing/test_servers.hpp.
+set(MSGBROKER_TEST_SERVERS_DIR ${CMAKE_BINARY_DIR}/test-servers)
+function(msgbroker_test_server name)
+  cmake_parse_arguments(ARG "" "SCRIPT" "" ${ARGN})
+  if(NOT MSGBROKER_BUILD_TESTS)
+    return()
+  endif()
+  set(dir ${MSGBROKER_TEST_SERVERS_DIR}/${name})
+  add_test(NAME ${name}_server_start COMMAND bash ${ARG_SCRIPT} start ${dir})
+  set_tests_properties(${name}_server_start PROPERTIES FIXTURES_SETUP ${name} LABELS server
+                                                       TIMEOUT 180)
+  add_test(NAME ${name}_server_stop COMMAND bash ${ARG_SCRIPT} stop ${dir})
+  set_tests_properties(${name}_server_stop PROPERTIES FIXTURES_CLEANUP ${name} LABELS server
+                                                      TIMEOUT 60)
 endfunction()

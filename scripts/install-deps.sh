@@ -8,7 +8,10 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git clang-format-14
   # libraries
   libboost1.81-dev libssl-dev libsqlite3-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libcli11-dev libexpected-dev libsodium-dev prometheus-cpp-dev zlib1g-dev
+  libcli11-dev libexpected-dev libsodium-dev prometheus-cpp-dev zlib1g-dev libyaml-cpp-dev
+  libhiredis-dev libpq-dev libmariadb-dev
+  # servers the database tests start on loopback (never the system's own instances)
+  redis-server postgresql-15 mariadb-server
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
 )

@@ -16,28 +16,6 @@ namespace msgbroker::testing {
 
 namespace fs = std::filesystem;
 
-TempDir::TempDir() {
-  std::random_device rd;
-  path_ = fs::temp_directory_path() /
-          ("msgbroker-test-" + std::to_string(::getpid()) + "-" + std::to_string(rd()));
-  fs::create_directories(path_);
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  fs::remove_all(path_, ec);
-}
-
-bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
-             std::chrono::milliseconds interval) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (true) {
-    if (predicate()) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(interval);
-  }
-}
-
 ChildProcess::ChildProcess(std::string program, std::vector<std::string> args) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");

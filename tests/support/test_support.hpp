@@ -1,5 +1,5 @@
 #pragma once
-// Shared by the component and integration tests: temp dirs, polling with a deadline, and child
+// Shared by the component and integration tests (beside msgbroker/testing): child
 // processes that are started, read and stopped by PID.
 
 #include <sys/types.h>
@@ -11,21 +11,10 @@
 #include <string>
 #include <vector>
 
+#include "msgbroker/testing/temp_dir.hpp"
+#include "msgbroker/testing/wait_for.hpp"
+
 namespace msgbroker::testing {
-
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
-// Polls `predicate` every `interval` until it is true or `timeout` passed.
-bool WaitFor(const std::function<bool()>& predicate, std::chrono::milliseconds timeout,
-             std::chrono::milliseconds interval = std::chrono::milliseconds{20});
 
 // A child process with stdout and stderr captured into one pipe.
 class ChildProcess {
