@@ -3,32 +3,16 @@
 
 #include <sys/stat.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <string_view>
 
+#include "msgbroker/testing/temp_dir.hpp"
+
 namespace msgbroker::crypto::testing {
 
-class TestDir {
- public:
-  TestDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "crypto-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) std::abort();
-    path_ = pattern;
-  }
-  TestDir(const TestDir&) = delete;
-  TestDir& operator=(const TestDir&) = delete;
-  ~TestDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  std::filesystem::path operator/(std::string_view name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
+using TestDir = msgbroker::testing::TempDir;
 
 inline void WriteFile(const std::filesystem::path& path, std::string_view contents,
                       mode_t mode = 0600) {

@@ -170,15 +170,6 @@ TlsClientConfig ClientTls(bool with_certificate) {
   return config;
 }
 
-bool WaitFor(const std::function<bool()>& predicate, milliseconds timeout) {
-  const auto deadline = SteadyClock::now() + timeout;
-  while (true) {
-    if (predicate()) return true;
-    if (SteadyClock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds{10});
-  }
-}
-
 double MetricValue(prometheus::Registry& registry, const std::string& name,
                    const std::map<std::string, std::string>& labels) {
   double total = 0;

@@ -16,6 +16,7 @@
 #include "msgbroker/net/http_server.hpp"
 #include "msgbroker/net/https_client.hpp"
 #include "msgbroker/net/tls.hpp"
+#include "msgbroker/testing/wait_for.hpp"
 
 namespace prometheus {
 class Registry;
@@ -45,8 +46,7 @@ TlsServerConfig ServerTls(bool require_client_certificate = false);
 // A client of our CA presenting the "acme" certificate (or none when `with_certificate` is false).
 TlsClientConfig ClientTls(bool with_certificate = true);
 
-// Polls `predicate` every 10 ms until it holds or `timeout` passed.
-bool WaitFor(const std::function<bool()>& predicate, milliseconds timeout);
+using msgbroker::testing::WaitFor;
 
 // Sum of the values of `name` (counter, gauge, or histogram sample count) over the series whose
 // labels include all of `labels`.

@@ -17,7 +17,7 @@ using std::chrono::minutes;
 using testing::ParseCertificate;
 using testing::ParsePrivateKey;
 using testing::PermissionsOf;
-using testing::ScratchDirectory;
+using testing::TempDir;
 using testing::VerifyChain;
 
 constexpr std::array kAllRoles{ServiceRole::kProxy, ServiceRole::kWorker, ServiceRole::kMainServer,
@@ -163,7 +163,7 @@ TEST(CertificateAuthorityCreateTest, RejectsEmptyNameAndNonPositiveValidity) {
 }
 
 TEST_F(CertificateAuthorityTest, SaveThenLoadRoundTrips) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto cert_file = dir.path() / "ca.crt";
   const auto key_file = dir.path() / "ca.key";
   ASSERT_TRUE(ca_->Save(cert_file, key_file).has_value());
@@ -190,7 +190,7 @@ TEST_F(CertificateAuthorityTest, SaveThenLoadRoundTrips) {
 }
 
 TEST_F(CertificateAuthorityTest, SaveRefusesToOverwrite) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto cert_file = dir.path() / "ca.crt";
   const auto key_file = dir.path() / "ca.key";
   ASSERT_TRUE(ca_->Save(cert_file, key_file).has_value());
@@ -216,7 +216,7 @@ TEST_F(CertificateAuthorityTest, SaveRefusesToOverwrite) {
 }
 
 TEST_F(CertificateAuthorityTest, LoadReportsAMissingFileByName) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto cert_file = dir.path() / "ca.crt";
   const auto key_file = dir.path() / "ca.key";
 
@@ -235,7 +235,7 @@ TEST_F(CertificateAuthorityTest, LoadReportsAMissingFileByName) {
 }
 
 TEST_F(CertificateAuthorityTest, LoadRejectsGarbageNamingTheFile) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto cert_file = dir.path() / "ca.crt";
   const auto key_file = dir.path() / "ca.key";
   ASSERT_TRUE(ca_->Save(cert_file, key_file).has_value());
@@ -265,7 +265,7 @@ TEST_F(CertificateAuthorityTest, LoadRejectsGarbageNamingTheFile) {
 }
 
 TEST_F(CertificateAuthorityTest, LoadRejectsAKeyOfAnotherCa) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   ASSERT_TRUE(ca_->Save(dir.path() / "a.crt", dir.path() / "a.key").has_value());
   auto other = CertificateAuthority::Create({}, clock_);
   ASSERT_TRUE(other.has_value()) << other.error().message;
@@ -282,7 +282,7 @@ TEST_F(CertificateAuthorityTest, LoadRejectsAKeyOfAnotherCa) {
 }
 
 TEST_F(CertificateAuthorityTest, LoadRejectsANonCaCertificate) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const IssuedCertificate leaf = IssueClient("acme-1");
   WriteFile(dir.path() / "leaf.crt", leaf.certificate_pem);
   WriteFile(dir.path() / "leaf.key", leaf.private_key_pem);

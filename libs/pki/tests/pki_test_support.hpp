@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "msgbroker/core/clock.hpp"
+#include "msgbroker/testing/temp_dir.hpp"
 #include "openssl_util.hpp"
 
 namespace msgbroker::pki::testing {
@@ -48,24 +49,7 @@ inline std::string VerifyChain(std::string_view ca_pem, std::string_view leaf_pe
   return X509_verify_cert_error_string(X509_STORE_CTX_get_error(context.get()));
 }
 
-// A fresh directory under the system temp directory, removed with its contents at the end.
-class ScratchDirectory {
- public:
-  ScratchDirectory() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pki_test_XXXXXX").string();
-    path_ = ::mkdtemp(pattern.data());
-  }
-  ~ScratchDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDirectory(const ScratchDirectory&) = delete;
-  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using msgbroker::testing::TempDir;
 
 inline std::filesystem::perms PermissionsOf(const std::filesystem::path& path) {
   return std::filesystem::status(path).permissions() & std::filesystem::perms::mask;

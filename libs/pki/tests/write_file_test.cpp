@@ -10,7 +10,7 @@ namespace {
 
 using std::filesystem::perms;
 using testing::PermissionsOf;
-using testing::ScratchDirectory;
+using testing::TempDir;
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
@@ -18,7 +18,7 @@ std::string ReadFile(const std::filesystem::path& path) {
 }
 
 TEST(WriteFileAtomicallyTest, WritesContentsWithExactPermissions) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto file = dir.path() / "secret.key";
   const std::string contents("line one\nbinary \0 byte\n", 23);
   ASSERT_TRUE(WriteFileAtomically(file, contents, perms::owner_read | perms::owner_write));
@@ -36,7 +36,7 @@ TEST(WriteFileAtomicallyTest, WritesContentsWithExactPermissions) {
 }
 
 TEST(WriteFileAtomicallyTest, ReplacesAnExistingFile) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto file = dir.path() / "config.json";
   ASSERT_TRUE(WriteFileAtomically(file, "old contents that are longer",
                                   perms::owner_read | perms::owner_write));
@@ -46,7 +46,7 @@ TEST(WriteFileAtomicallyTest, ReplacesAnExistingFile) {
 }
 
 TEST(WriteFileAtomicallyTest, MissingDirectoryIsAnErrorNamingThePath) {
-  const ScratchDirectory dir;
+  const TempDir dir;
   const auto file = dir.path() / "does-not-exist" / "file.txt";
   const Status status = WriteFileAtomically(file, "data", perms::owner_read | perms::owner_write);
   ASSERT_FALSE(status.has_value());

@@ -24,6 +24,7 @@
 
 #include "log_format.hpp"
 #include "msgbroker/core/time_format.hpp"
+#include "msgbroker/testing/temp_dir.hpp"
 #include "queue_contract.hpp"
 
 namespace msgbroker::queue {
@@ -36,24 +37,7 @@ using std::chrono::seconds;
 constexpr milliseconds kNoWait{0};
 constexpr milliseconds kLease{30'000};
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "msgbroker-queue-XXXXXX").string();
-    if (::mkdtemp(tmpl.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using msgbroker::testing::TempDir;
 
 // ---- the contract, instantiated for EmbeddedQueue --------------------------------------------
 
