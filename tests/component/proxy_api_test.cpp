@@ -3,8 +3,10 @@
 #include <sqlite3.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "msgbroker/api/contract.hpp"
 #include "msgbroker/core/ids.hpp"
 #include "msgbroker/core/time_format.hpp"
 #include "system_fixture.hpp"
@@ -19,8 +21,10 @@ class ProxyApiTest : public SystemFixture {
   // Sends `body`; expects an error envelope with `status`, `code` and (optionally) `field`.
   void ExpectRejected(net::HttpsClient& client, std::string body, unsigned status,
                       std::string_view code, std::string_view field = {},
-                      std::string content_type = "application/json") {
-    auto response = client.Send(Post("/api/v1/messages", std::move(body), content_type));
+                      std::string content_type = "application/json",
+                      std::string_view path_suffix = {}) {
+    auto response = client.Send(
+        Post("/api/v1/messages" + std::string(path_suffix), std::move(body), content_type));
     ASSERT_TRUE(response) << response.error().message;
     EXPECT_EQ(response->result_int(), status) << response->body();
     auto json = Json(*response);
@@ -225,6 +229,95 @@ TEST_F(ProxyApiTest, OversizedBodyIs413) {
                         {"message_body", "x"},
                         {"metadata", {{"pad", std::string(70 * 1024, 'p')}}}};
   ExpectRejected(c, big.dump(), 413, "PAYLOAD_TOO_LARGE");
+  ExpectOnlyTheControlMessageStored();
+}
+
+TEST_F(ProxyApiTest, BodyOverTheBatchLimitIs413AtTheHttpLayer) {
+  auto c = Proxy(DemoTls());
+  const std::string huge(api::kMaxBatchBodyBytes + 1, ' ');
+  auto r = c.Send(Post("/api/v1/messages/batch", huge));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->result_int(), 413u);
+  EXPECT_EQ(Json(*r)["error"]["code"], "PAYLOAD_TOO_LARGE");
+  ExpectOnlyTheControlMessageStored();
+}
+
+nlohmann::json BatchOf(const std::vector<nlohmann::json>& items) {
+  nlohmann::json doc = {{"messages", nlohmann::json::array()}};
+  for (const auto& item : items) doc["messages"].push_back(item);
+  return doc;
+}
+
+nlohmann::json Item(const std::string& body) {
+  return {{"sender_number", "+4915112345678"}, {"message_body", body}};
+}
+
+TEST_F(ProxyApiTest, BatchOfValidMessagesIs202AndEveryOneIsStored) {
+  auto c = Proxy(DemoTls());
+  auto r = c.Send(
+      Post("/api/v1/messages/batch",
+           BatchOf(std::vector<nlohmann::json>{Item("one"), Item("two"), Item("three")}).dump()));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->result_int(), 202u) << r->body();
+  auto doc = Json(*r);
+  EXPECT_EQ(doc["queued"], 3);
+  EXPECT_EQ(doc["rejected"], 0);
+  EXPECT_EQ(doc["client_id"], "demo");
+  std::set<std::string> ids;
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(doc["results"][i]["index"], i);
+    EXPECT_EQ(doc["results"][i]["status"], "queued");
+    ids.insert(doc["results"][i]["message_id"].get<std::string>());
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  ASSERT_TRUE(WaitStored(3));
+  auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+  auto stored = admin.Get("/api/v1/messages/" + doc["results"][1]["message_id"].get<std::string>());
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(Json(*stored)["message_body"], "two");
+}
+
+TEST_F(ProxyApiTest, MixedBatchIs207AndOnlyValidItemsAreStored) {
+  auto c = Proxy(DemoTls());
+  auto r = c.Send(Post("/api/v1/messages/batch",
+                       BatchOf(std::vector<nlohmann::json>{
+                                   Item("good"),
+                                   {{"sender_number", "0151"}, {"message_body", "bad number"}},
+                                   Item(""),
+                                   "not an object",
+                                   Item("also good")})
+                           .dump()));
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(r->result_int(), 207u) << r->body();
+  auto doc = Json(*r);
+  EXPECT_EQ(doc["queued"], 2);
+  EXPECT_EQ(doc["rejected"], 3);
+  EXPECT_EQ(doc["results"][0]["status"], "queued");
+  EXPECT_EQ(doc["results"][1]["status"], "rejected");
+  EXPECT_EQ(doc["results"][1]["error"]["code"], "INVALID_SENDER_NUMBER");
+  EXPECT_EQ(doc["results"][1]["error"]["field"], "sender_number");
+  EXPECT_EQ(doc["results"][2]["error"]["code"], "INVALID_MESSAGE_BODY");
+  EXPECT_EQ(doc["results"][3]["error"]["code"], "INVALID_REQUEST");
+  EXPECT_EQ(doc["results"][4]["status"], "queued");
+  ExpectOnlyTheControlMessageStored(3);
+}
+
+TEST_F(ProxyApiTest, BatchEnvelopeErrorsStoreNothing) {
+  auto c = Proxy(DemoTls());
+  ExpectRejected(c, "{}", 400, "INVALID_REQUEST", "messages", "application/json", "/batch");
+  ExpectRejected(c, R"({"messages":[]})", 400, "INVALID_REQUEST", "messages", "application/json",
+                 "/batch");
+  nlohmann::json too_many = {{"messages", nlohmann::json::array()}};
+  for (std::size_t i = 0; i <= api::kMaxBatchMessages; ++i)
+    too_many["messages"].push_back(Item("x"));
+  ExpectRejected(c, too_many.dump(), 400, "INVALID_REQUEST", "messages", "application/json",
+                 "/batch");
+  ExpectRejected(c, "{not json", 400, "INVALID_JSON", {}, "application/json", "/batch");
+  ExpectRejected(c, BatchOf(std::vector<nlohmann::json>{Item("x")}).dump(), 415,
+                 "UNSUPPORTED_MEDIA_TYPE", {}, "text/plain", "/batch");
+  auto anonymous = Proxy(NoCertTls());
+  ExpectRejected(anonymous, BatchOf(std::vector<nlohmann::json>{Item("x")}).dump(), 401,
+                 "CLIENT_CERTIFICATE_REQUIRED", {}, "application/json", "/batch");
   ExpectOnlyTheControlMessageStored();
 }
 

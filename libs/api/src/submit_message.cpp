@@ -10,6 +10,7 @@ namespace {
 const std::string kSender(kFieldSenderNumber);
 const std::string kBody(kFieldMessageBody);
 const std::string kMetadata(kFieldMetadata);
+const std::string kMessages(kFieldMessages);
 
 }  // namespace
 
@@ -79,7 +80,11 @@ std::size_t JsonNestingDepth(std::string_view text) noexcept {
   return max_depth;
 }
 
-Result<SubmitMessage> ParseSubmitMessage(std::string_view json_text, const MessageLimits& limits) {
+namespace {
+
+// The checks every request document passes before it is parsed: UTF-8, nesting depth, JSON, and
+// a top-level object.
+Result<nlohmann::json> ParseRequestObject(std::string_view json_text, const MessageLimits& limits) {
   if (!Utf8Length(json_text)) {
     return Fail(ErrorCode::kInvalidJson, "request body is not valid UTF-8");
   }
@@ -94,7 +99,48 @@ Result<SubmitMessage> ParseSubmitMessage(std::string_view json_text, const Messa
   if (!doc.is_object()) {
     return Fail(ErrorCode::kInvalidJson, "request body must be a JSON object");
   }
+  return doc;
+}
 
+}  // namespace
+
+Result<SubmitMessage> ParseSubmitMessage(std::string_view json_text, const MessageLimits& limits) {
+  auto doc = ParseRequestObject(json_text, limits);
+  if (!doc) return tl::unexpected(doc.error());
+  return SubmitMessageFromJson(*doc, limits);
+}
+
+Result<std::vector<Result<SubmitMessage>>> ParseSubmitBatch(std::string_view json_text,
+                                                            const MessageLimits& limits,
+                                                            std::size_t max_items) {
+  // One level deeper than a single message: {"messages":[{...,"metadata":{...}}]}.
+  MessageLimits batch_limits = limits;
+  batch_limits.max_json_depth = limits.max_json_depth + 2;
+  auto doc = ParseRequestObject(json_text, batch_limits);
+  if (!doc) return tl::unexpected(doc.error());
+  const auto messages = doc->find(kMessages);
+  if (messages == doc->end() || !messages->is_array()) {
+    return Fail(ErrorCode::kInvalidRequest, "messages must be an array of message objects",
+                kMessages);
+  }
+  if (messages->empty() || messages->size() > max_items) {
+    return Fail(ErrorCode::kInvalidRequest,
+                "messages must hold 1 to " + std::to_string(max_items) + " items", kMessages);
+  }
+  std::vector<Result<SubmitMessage>> items;
+  items.reserve(messages->size());
+  for (const auto& item : *messages) {
+    if (!item.is_object()) {
+      items.emplace_back(Fail(ErrorCode::kInvalidRequest, "each item must be a JSON object"));
+    } else {
+      items.push_back(SubmitMessageFromJson(item, limits));
+    }
+  }
+  return items;
+}
+
+Result<SubmitMessage> SubmitMessageFromJson(const nlohmann::json& doc,
+                                            const MessageLimits& limits) {
   SubmitMessage out;
   const auto sender = doc.find(kSender);
   if (sender == doc.end() || sender->is_null()) {
@@ -130,7 +176,7 @@ Result<SubmitMessage> ParseSubmitMessage(std::string_view json_text, const Messa
                       std::to_string(limits.max_metadata_bytes),
                   kMetadata);
     }
-    out.metadata = std::move(*metadata);
+    out.metadata = *metadata;
   }
   return out;
 }

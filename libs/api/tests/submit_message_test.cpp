@@ -146,3 +146,73 @@ TEST(Utf8Test, LengthAndBlank) {
 
 }  // namespace
 }  // namespace msgbroker::api
+
+namespace msgbroker::api {
+namespace {
+
+TEST(SubmitBatchTest, EveryItemHasItsOwnResultInOrder) {
+  const auto text = R"({"messages":[
+      {"sender_number":"+4915112345678","message_body":"one","metadata":{"k":1}},
+      {"sender_number":"12","message_body":"bad number"},
+      "not an object",
+      {"sender_number":"+4915112345678","message_body":"   "},
+      {"sender_number":"+4915112345679","message_body":"two","extra":true}]})";
+  auto batch = ParseSubmitBatch(text, MessageLimits{}, 10);
+  ASSERT_TRUE(batch) << batch.error().message;
+  ASSERT_EQ(batch->size(), 5u);
+  ASSERT_TRUE((*batch)[0]);
+  EXPECT_EQ((*batch)[0]->message_body, "one");
+  EXPECT_EQ((*batch)[0]->metadata["k"], 1);
+  EXPECT_EQ((*batch)[1].error().code, ErrorCode::kInvalidSenderNumber);
+  EXPECT_EQ((*batch)[1].error().field, "sender_number");
+  EXPECT_EQ((*batch)[2].error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ((*batch)[3].error().code, ErrorCode::kInvalidMessageBody);
+  ASSERT_TRUE((*batch)[4]);
+  EXPECT_EQ((*batch)[4]->sender_number, "+4915112345679");
+}
+
+TEST(SubmitBatchTest, TheEnvelopeFailsAsAWhole) {
+  const MessageLimits limits{};
+  for (const char* bad :
+       {R"({})", R"({"messages":{}})", R"({"messages":[]})", R"({"messages":"x"})"}) {
+    auto r = ParseSubmitBatch(bad, limits, 10);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest) << bad;
+    EXPECT_EQ(r.error().field, "messages") << bad;
+  }
+  for (const char* bad : {"", "[1]", "{not json", "\xff\xfe"}) {
+    auto r = ParseSubmitBatch(bad, limits, 10);
+    ASSERT_FALSE(r) << bad;
+    EXPECT_EQ(r.error().code, ErrorCode::kInvalidJson) << bad;
+  }
+}
+
+TEST(SubmitBatchTest, ItemCountIsLimited) {
+  nlohmann::json doc = {{"messages", nlohmann::json::array()}};
+  for (int i = 0; i < 4; ++i) {
+    doc["messages"].push_back({{"sender_number", "+4915112345678"}, {"message_body", "x"}});
+  }
+  EXPECT_TRUE(ParseSubmitBatch(doc.dump(), MessageLimits{}, 4));
+  auto over = ParseSubmitBatch(doc.dump(), MessageLimits{}, 3);
+  ASSERT_FALSE(over);
+  EXPECT_EQ(over.error().field, "messages");
+}
+
+TEST(SubmitBatchTest, NestingAllowsTheWrapperButNotDeeperMetadata) {
+  const MessageLimits limits{};
+  std::string deep = "1";
+  for (std::size_t i = 0; i < limits.max_json_depth - 1; ++i) deep = R"({"a":)" + deep + "}";
+  const auto ok = R"({"messages":[{"sender_number":"+4915112345678","message_body":"x",)"
+                  R"("metadata":)" +
+                  deep + "}]}";
+  EXPECT_TRUE(ParseSubmitBatch(ok, limits, 10));
+  const auto too_deep = R"({"messages":[{"sender_number":"+4915112345678","message_body":"x",)"
+                        R"("metadata":{"b":)" +
+                        deep + "}}]}";
+  auto r = ParseSubmitBatch(too_deep, limits, 10);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, ErrorCode::kInvalidJson);
+}
+
+}  // namespace
+}  // namespace msgbroker::api

@@ -545,27 +545,35 @@ class Connection final : public ConnectionBase {
     ReadNext();
   }
 
-  // Sends close_notify (TLS) or FIN (plain) and reads whatever the peer still sends until it
-  // closes, for at most kLingerTimeout, so our final response is not lost to a TCP reset.
+  // Reads and discards whatever the peer still sends until it closes, for at most
+  // kLingerTimeout, then closes (TLS: with close_notify; plain: FIN first), so our final
+  // response is not lost to a TCP reset while a client is still writing, e.g. the rest of a body
+  // we refused with 413.
   void CloseGracefully() {
     state_ = State::kClosing;
     Tcp().expires_after(kLingerTimeout);
-    if constexpr (kTls) {
-      stream_.async_shutdown([self = Self()](beast::error_code) { self->Finish(true); });
-    } else {
+    if constexpr (!kTls) {
       beast::error_code ignored;
       Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
-      Drain();
     }
+    Drain();
   }
 
   void Drain() {
     buffer_.consume(buffer_.size());
     stream_.async_read_some(buffer_.prepare(kReadChunk),
                             [self = Self()](beast::error_code ec, std::size_t) {
-                              if (ec) return self->Finish(true);
-                              self->Drain();
+                              if (!ec) return self->Drain();
+                              if constexpr (kTls) {
+                                if (ec != beast::error::timeout) return self->SendCloseNotify();
+                              }
+                              self->Finish(true);
                             });
+  }
+
+  void SendCloseNotify() {
+    Tcp().expires_after(kLingerTimeout);
+    stream_.async_shutdown([self = Self()](beast::error_code) { self->Finish(true); });
   }
 
   // Closes the socket and forgets the connection (once). `unregister` is false when the caller

@@ -59,6 +59,11 @@ void ProxyService::RegisterRoutes(net::Router& router) {
                     net::Responder respond) {
                HandleSubmit(std::move(request), context, std::move(respond));
              });
+  router.Add(http::verb::post, std::string(api::kSubmitBatchPath),
+             [this](net::HttpRequest&& request, const net::RequestContext& context,
+                    net::Responder respond) {
+               HandleSubmitBatch(std::move(request), context, std::move(respond));
+             });
 }
 
 std::map<std::string, net::HealthCheck> ProxyService::Health() const {
@@ -119,6 +124,64 @@ Result<storage::ClientIdentity> Authenticate(const net::RequestContext& context,
 
 }  // namespace
 
+Result<storage::ClientIdentity> ProxyService::Admit(const net::HttpRequest& request,
+                                                    const net::RequestContext& context,
+                                                    std::size_t max_body_bytes, SystemTime now) {
+  auto identity = Authenticate(context, directory_, now);
+  if (!identity) return identity;
+  if (!IsJsonContentType(request[http::field::content_type])) {
+    return Fail(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
+  }
+  if (request.body().size() > max_body_bytes) {
+    return Fail(ErrorCode::kPayloadTooLarge,
+                "request body is " + std::to_string(request.body().size()) +
+                    " bytes; the maximum here is " + std::to_string(max_body_bytes));
+  }
+  return identity;
+}
+
+Result<queue::NewMessage> ProxyService::Seal(const api::SubmitMessage& message,
+                                             const ClientId& client_id, SystemTime now,
+                                             const std::string& request_id) {
+  const auto id = MessageId::Generate(now);
+  auto sealed =
+      sealer_.Seal(api::EncodeContent(message), api::EnvelopeAssociatedData(id, client_id));
+  if (!sealed) {
+    spdlog::error("event=seal_failed request_id={} error=\"{}\"", request_id,
+                  sealed.error().message);
+    return Fail(ErrorCode::kInternal, "could not protect the message");
+  }
+  return queue::NewMessage{id, api::EncodeQueuePayload({client_id, now, std::move(*sealed)})};
+}
+
+void ProxyService::Enqueue(std::vector<queue::NewMessage> messages, const std::string& request_id,
+                           const ClientId& client_id, std::function<net::HttpResponse()> on_durable,
+                           net::Responder respond) {
+  const auto started = std::chrono::steady_clock::now();
+  const auto count = messages.size();
+  queue_.EnqueueAsync(
+      std::move(messages), [this, respond = std::move(respond), on_durable = std::move(on_durable),
+                            request_id, client = client_id.str(), started, count](Status status) {
+        metrics_->enqueue_seconds.Observe(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        if (!status) {
+          metrics_->rejected
+              .Add({{"code", std::string(ErrorCodeName(ErrorCode::kQueueUnavailable))}})
+              .Increment(static_cast<double>(count));
+          spdlog::warn("event=enqueue_failed request_id={} client_id={} messages={} error=\"{}\"",
+                       request_id, client, count, status.error().message);
+          auto response = net::MakeErrorResponse(
+              Error{ErrorCode::kQueueUnavailable, "the message queue is unavailable; retry later"},
+              request_id);
+          response.set(http::field::retry_after, std::to_string(options_.retry_after.count()));
+          respond(std::move(response));
+          return;
+        }
+        metrics_->accepted.Increment(static_cast<double>(count));
+        respond(on_durable());
+      });
+}
+
 void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestContext& context,
                                 net::Responder respond) {
   const auto now = clock_.Now();
@@ -126,52 +189,81 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
     metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();
     respond(net::MakeErrorResponse(error, context.request_id));
   };
-
-  auto identity = Authenticate(context, directory_, now);
+  auto identity = Admit(request, context, api::kMaxSubmitBodyBytes, now);
   if (!identity) return reject(identity.error());
-  if (!IsJsonContentType(request[http::field::content_type])) {
-    return reject(Error{ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json"});
-  }
   auto message = api::ParseSubmitMessage(request.body(), options_.limits);
   if (!message) return reject(message.error());
-
-  const auto id = MessageId::Generate(now);
   const auto& client_id = identity->client.id;
-  auto sealed =
-      sealer_.Seal(api::EncodeContent(*message), api::EnvelopeAssociatedData(id, client_id));
-  if (!sealed) {
-    spdlog::error("event=seal_failed request_id={} error=\"{}\"", context.request_id,
-                  sealed.error().message);
-    return reject(Error{ErrorCode::kInternal, "could not protect the message"});
-  }
-  std::vector<queue::NewMessage> batch;
-  batch.push_back({id, api::EncodeQueuePayload({client_id, now, std::move(*sealed)})});
+  auto sealed = Seal(*message, client_id, now, context.request_id);
+  if (!sealed) return reject(sealed.error());
 
-  const auto started = std::chrono::steady_clock::now();
-  queue_.EnqueueAsync(std::move(batch), [this, respond = std::move(respond),
-                                         request_id = context.request_id, id,
-                                         client = client_id.str(), now, started](Status status) {
-    metrics_->enqueue_seconds.Observe(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-    if (!status) {
-      metrics_->rejected.Add({{"code", std::string(ErrorCodeName(ErrorCode::kQueueUnavailable))}})
-          .Increment();
-      spdlog::warn("event=enqueue_failed request_id={} client_id={} error=\"{}\"", request_id,
-                   client, status.error().message);
-      auto response = net::MakeErrorResponse(
-          Error{ErrorCode::kQueueUnavailable, "the message queue is unavailable; retry later"},
-          request_id);
-      response.set(http::field::retry_after, std::to_string(options_.retry_after.count()));
-      respond(std::move(response));
-      return;
+  const auto id = sealed->id;
+  std::vector<queue::NewMessage> messages;
+  messages.push_back(std::move(*sealed));
+  Enqueue(
+      std::move(messages), context.request_id, client_id,
+      [id, client = client_id.str(), now] {
+        return net::MakeJsonResponse(http::status::accepted,
+                                     nlohmann::json{{"message_id", id.str()},
+                                                    {"status", "queued"},
+                                                    {"client_id", client},
+                                                    {"queued_at", FormatTimestamp(now)}});
+      },
+      std::move(respond));
+}
+
+void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::RequestContext& context,
+                                     net::Responder respond) {
+  const auto now = clock_.Now();
+  auto reject = [&](const Error& error) {
+    metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();
+    respond(net::MakeErrorResponse(error, context.request_id));
+  };
+  auto identity = Admit(request, context, api::kMaxBatchBodyBytes, now);
+  if (!identity) return reject(identity.error());
+  auto items = api::ParseSubmitBatch(request.body(), options_.limits, api::kMaxBatchMessages);
+  if (!items) return reject(items.error());
+
+  // Every valid item is sealed and goes into the queue in ONE all-or-nothing enqueue; invalid
+  // items are answered with their error and never stored.
+  const auto& client_id = identity->client.id;
+  nlohmann::json results = nlohmann::json::array();
+  std::vector<queue::NewMessage> messages;
+  messages.reserve(items->size());
+  std::size_t rejected = 0;
+  for (std::size_t i = 0; i < items->size(); ++i) {
+    auto sealed = (*items)[i] ? Seal(*(*items)[i], client_id, now, context.request_id)
+                              : Result<queue::NewMessage>(tl::unexpected((*items)[i].error()));
+    if (!sealed) {
+      const auto& error = sealed.error();
+      metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();
+      nlohmann::json e = {{"code", ErrorCodeName(error.code)}, {"message", error.message}};
+      if (!error.field.empty()) e["field"] = error.field;
+      results.push_back({{"index", i}, {"status", "rejected"}, {"error", std::move(e)}});
+      ++rejected;
+      continue;
     }
-    metrics_->accepted.Increment();
-    respond(net::MakeJsonResponse(http::status::accepted,
-                                  nlohmann::json{{"message_id", id.str()},
-                                                 {"status", "queued"},
-                                                 {"client_id", client},
-                                                 {"queued_at", FormatTimestamp(now)}}));
-  });
+    results.push_back({{"index", i},
+                       {"status", "queued"},
+                       {"message_id", sealed->id.str()},
+                       {"queued_at", FormatTimestamp(now)}});
+    messages.push_back(std::move(*sealed));
+  }
+  const std::size_t queued = messages.size();
+  auto answer = [results = std::move(results), client = client_id.str(), queued, rejected] {
+    return net::MakeJsonResponse(
+        rejected == 0 ? http::status::accepted : http::status::multi_status,
+        nlohmann::json{{"client_id", client},
+                       {"queued", queued},
+                       {"rejected", rejected},
+                       {"results", results}});
+  };
+  if (messages.empty()) {
+    respond(answer());
+    return;
+  }
+  Enqueue(std::move(messages), context.request_id, client_id, std::move(answer),
+          std::move(respond));
 }
 
 }  // namespace msgbroker::proxy

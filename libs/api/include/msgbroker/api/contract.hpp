@@ -16,6 +16,12 @@ inline constexpr std::uint16_t kWorkerMetricsPort = 9100;
 
 // Proxy (client-facing, client certificate required).
 inline constexpr std::string_view kSubmitMessagePath = "/api/v1/messages";
+inline constexpr std::string_view kSubmitBatchPath = "/api/v1/messages/batch";
+// Request bodies: a single message is small; a batch carries up to kMaxBatchMessages of them.
+// The proxy's HTTP limit is the batch size; the single-message route refuses more than its own.
+inline constexpr std::size_t kMaxSubmitBodyBytes = 64 * 1024;
+inline constexpr std::size_t kMaxBatchMessages = 500;
+inline constexpr std::size_t kMaxBatchBodyBytes = 4 * 1024 * 1024;
 
 // Main server: reading messages (admin certificate until user login arrives).
 inline constexpr std::string_view kListMessagesPath = "/api/v1/messages";
@@ -30,6 +36,7 @@ inline constexpr std::string_view kJsonContentType = "application/json";
 inline constexpr std::string_view kFieldSenderNumber = "sender_number";
 inline constexpr std::string_view kFieldMessageBody = "message_body";
 inline constexpr std::string_view kFieldMetadata = "metadata";
+inline constexpr std::string_view kFieldMessages = "messages";  // the batch request's array
 
 struct MessageLimits {
   std::size_t max_body_chars = 1000;      // Unicode code points

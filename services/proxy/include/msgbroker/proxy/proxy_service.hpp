@@ -1,5 +1,8 @@
 #pragma once
-// The client-facing intake (PRODUCT.md §3): POST /api/v1/messages.
+// The client-facing intake (PRODUCT.md §3): POST /api/v1/messages, and
+// POST /api/v1/messages/batch ({"messages":[...]}, up to api::kMaxBatchMessages): one
+// all-or-nothing enqueue for the valid items, a result per item (202 when all were queued, 207
+// when some were rejected).
 // identity (verified certificate + registry) -> content type -> validation -> seal content ->
 // durable enqueue -> 202. Nothing is answered 202 before the queue made it durable.
 
@@ -9,6 +12,7 @@
 #include <string>
 
 #include "msgbroker/api/contract.hpp"
+#include "msgbroker/api/submit_message.hpp"
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/crypto/envelope.hpp"
 #include "msgbroker/net/router.hpp"
@@ -40,6 +44,19 @@ class ProxyService {
   struct Metrics;
   void HandleSubmit(net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond);
+  void HandleSubmitBatch(net::HttpRequest&& request, const net::RequestContext& context,
+                         net::Responder respond);
+  // Identity (verified certificate + registry), content type and the route's body size.
+  Result<storage::ClientIdentity> Admit(const net::HttpRequest& request,
+                                        const net::RequestContext& context,
+                                        std::size_t max_body_bytes, SystemTime now);
+  // A new message id and the content sealed to the main server.
+  Result<queue::NewMessage> Seal(const api::SubmitMessage& message, const ClientId& client_id,
+                                 SystemTime now, const std::string& request_id);
+  // One all-or-nothing enqueue; answers on_durable() once durable, 503 when the queue refuses.
+  void Enqueue(std::vector<queue::NewMessage> messages, const std::string& request_id,
+               const ClientId& client_id, std::function<net::HttpResponse()> on_durable,
+               net::Responder respond);
 
   ProxyOptions options_;
   queue::Queue& queue_;
