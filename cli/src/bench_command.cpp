@@ -49,6 +49,7 @@ struct BenchFlags {
   double duration_s = 10;
   double rate = 0;  // total messages/s; 0 = as fast as possible
   std::size_t threads = 1;
+  std::size_t batch = 1;  // messages per request; > 1 uses POST /api/v1/messages/batch
   double drain_timeout_s = 120;
   bool json = false;
 };
@@ -65,7 +66,7 @@ struct Totals {
 asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep,
                                     Steady::time_point start, Steady::time_point end,
                                     Steady::duration interval, Steady::duration offset,
-                                    Totals& totals) {
+                                    std::size_t batch, Totals& totals) {
   auto ex = co_await asio::this_coro::executor;
   std::vector<std::uint32_t> latencies;
   std::uint64_t accepted = 0, failed = 0;
@@ -97,15 +98,27 @@ asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep,
       } else if (scheduled >= end) {
         break;
       }
-      http::request<http::string_body> req{http::verb::post, std::string(api::kSubmitMessagePath),
-                                           11};
+      http::request<http::string_body> req{
+          http::verb::post,
+          std::string(batch > 1 ? api::kSubmitBatchPath : api::kSubmitMessagePath), 11};
       req.set(http::field::host, ep.host);
       req.set(http::field::content_type, "application/json");
       req.keep_alive(true);
-      req.body() =
-          fmt::format(R"({{"sender_number":"+4915112{:06}","message_body":"bench message {}"}})",
-                      n % 1'000'000, n);
-      ++n;
+      if (batch > 1) {
+        std::string body = R"({"messages":[)";
+        for (std::size_t k = 0; k < batch; ++k, ++n) {
+          if (k > 0) body += ',';
+          body += fmt::format(
+              R"({{"sender_number":"+4915112{:06}","message_body":"bench message {}"}})",
+              n % 1'000'000, n);
+        }
+        req.body() = body + "]}";
+      } else {
+        req.body() =
+            fmt::format(R"({{"sender_number":"+4915112{:06}","message_body":"bench message {}"}})",
+                        n % 1'000'000, n);
+        ++n;
+      }
       req.prepare_payload();
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{30});
       co_await http::async_write(stream, req, asio::use_awaitable);
@@ -116,9 +129,9 @@ asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep,
           std::chrono::duration_cast<std::chrono::microseconds>(done - scheduled).count()));
       ++statuses[res.result_int()];
       if (res.result() == http::status::accepted) {
-        ++accepted;
+        accepted += batch;
       } else {
-        ++failed;
+        failed += batch;
       }
       if (!res.keep_alive()) break;
     }
@@ -199,7 +212,7 @@ int RunBench(const BenchFlags& f) {
   }
   for (std::size_t i = 0; i < f.connections; ++i) {
     const auto offset = interval * static_cast<long>(i) / static_cast<long>(f.connections);
-    asio::co_spawn(ioc, RunConnection(**ctx, *ep, start, end, interval, offset, totals),
+    asio::co_spawn(ioc, RunConnection(**ctx, *ep, start, end, interval, offset, f.batch, totals),
                    asio::detached);
   }
   std::vector<std::thread> threads;
@@ -227,6 +240,7 @@ int RunBench(const BenchFlags& f) {
   const double delivered_rate = static_cast<double>(delivered) / delivered_elapsed;
   if (f.json) {
     nlohmann::json out = {{"connections", f.connections},
+                          {"batch", f.batch},
                           {"duration_s", f.duration_s},
                           {"rate_target", f.rate},
                           {"accepted", totals.accepted},
@@ -242,7 +256,8 @@ int RunBench(const BenchFlags& f) {
                           {"error", totals.first_error}};
     std::cout << out.dump() << std::endl;
   } else {
-    std::cout << fmt::format("connections {}  duration {:.1f}s  rate {}\n", f.connections, elapsed,
+    std::cout << fmt::format("connections {}  batch {}  duration {:.1f}s  rate {}\n", f.connections,
+                             f.batch, elapsed,
                              f.rate > 0 ? fmt::format("{:.0f}/s", f.rate) : "unlimited")
               << fmt::format("accepted   {} ({:.0f}/s)   failed {}\n", totals.accepted,
                              accepted_rate, totals.failed)
@@ -280,6 +295,12 @@ void RegisterBenchCommand(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   bench->add_option("--rate,-r", f->rate, "Total messages/s (0 = as fast as possible)")
       ->check(CLI::Range(0.0, 10'000'000.0))
+      ->capture_default_str();
+  bench
+      ->add_option(
+          "--batch", f->batch,
+          "Messages per request (> 1: POST /api/v1/messages/batch; --rate counts requests)")
+      ->check(CLI::Range(1, 500))
       ->capture_default_str();
   bench->add_option("--threads", f->threads, "Client threads")
       ->check(CLI::Range(1, 64))
