@@ -1,0 +1,546 @@
+#include "msgbroker/queue/redis_queue.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <thread>
+
+#include "msgbroker/core/time_format.hpp"
+#include "redis_connection.hpp"
+#include "redis_scripts.hpp"
+
+namespace msgbroker::queue {
+namespace {
+
+using redis::Connection;
+using redis::Reply;
+
+// A blocked Claim waits on Redis (XREAD BLOCK) at most this long before it re-runs the claim
+// script: due retries and expired leases follow the injected clock, which Redis cannot watch.
+constexpr std::chrono::milliseconds kMaxBlockSlice{200};
+// One pipelined round trip carries at most this many payload bytes (plus one call beyond it).
+constexpr std::size_t kMaxPipelineBytes = 8u << 20;
+// Idle connections kept for reuse; more are closed after use.
+constexpr std::size_t kMaxIdleConnections = 64;
+
+enum Script : std::size_t {
+  kEnqueueScript,
+  kClaimScript,
+  kAckScript,
+  kRetryScript,
+  kDeadLetterScript,
+  kReplayScript,
+  kDiscardScript,
+  kListDeadScript,
+  kStatsScript,
+  kScriptCount,
+};
+
+constexpr std::array<std::string_view, kScriptCount> kScriptNames = {
+    "enqueue", "claim", "ack", "retry", "dead_letter", "replay", "discard", "list_dead", "stats"};
+
+std::array<std::string, kScriptCount> ScriptBodies() {
+  const std::array<std::string_view, kScriptCount> bodies = {
+      redis::kEnqueue, redis::kClaim,   redis::kAck,      redis::kRetry, redis::kDeadLetter,
+      redis::kReplay,  redis::kDiscard, redis::kListDead, redis::kStats};
+  std::array<std::string, kScriptCount> out;
+  for (std::size_t i = 0; i < kScriptCount; ++i) {
+    out[i] = std::string(redis::kPrelude) + std::string(bodies[i]);
+  }
+  return out;
+}
+
+std::int64_t ParseMillis(std::string_view text) {
+  return std::llround(std::strtod(std::string(text).c_str(), nullptr));
+}
+
+const redisReply* Element(const redisReply* reply, std::size_t i) {
+  if (reply == nullptr || reply->type != REDIS_REPLY_ARRAY || i >= reply->elements) return nullptr;
+  return reply->element[i];
+}
+
+std::size_t Elements(const redisReply* reply) {
+  return reply != nullptr && reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
+}
+
+Result<MessageId> ParseId(std::string_view text) {
+  auto id = MessageId::Parse(text);
+  if (!id) return Fail(ErrorCode::kDataCorrupted, "redis queue holds a malformed message id");
+  return *id;
+}
+
+tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queue is closed"); }
+
+}  // namespace
+
+struct RedisQueue::Impl {
+  struct Op {
+    std::vector<std::string> args;  // the enqueue script's ARGV
+    EnqueueCallback done;
+    std::size_t bytes = 0;
+  };
+
+  Impl(RedisQueueOptions o, const Clock& c)
+      : options(std::move(o)),
+        clock(c),
+        connection{options.host,
+                   options.port,
+                   options.password,
+                   options.db,
+                   options.connect_timeout,
+                   options.command_timeout},
+        bodies(ScriptBodies()),
+        stream(options.key_prefix + "stream") {}
+
+  ~Impl() {
+    Close();
+    if (writer.joinable()) writer.join();
+  }
+
+  // ---- connections ----
+
+  Result<std::unique_ptr<Connection>> OpenConnection() {
+    auto conn = Connection::Open(connection);
+    if (!conn) {
+      if (healthy.exchange(false)) {
+        spdlog::warn("event=queue_redis_unavailable server={}:{} error=\"{}\"", options.host,
+                     options.port, conn.error().message);
+      }
+      return conn;
+    }
+    if (!healthy.exchange(true)) {
+      spdlog::info("event=queue_redis_reconnected server={}:{}", options.host, options.port);
+    }
+    return conn;
+  }
+
+  Result<std::unique_ptr<Connection>> Acquire() {
+    {
+      std::lock_guard lock(pool_mu);
+      while (!idle.empty()) {
+        std::unique_ptr<Connection> conn = std::move(idle.back());
+        idle.pop_back();
+        if (conn->LooksAlive()) return conn;
+      }
+    }
+    return OpenConnection();
+  }
+
+  void Release(std::unique_ptr<Connection> conn) {
+    if (conn->broken()) return;
+    std::lock_guard lock(pool_mu);
+    if (idle.size() < kMaxIdleConnections) idle.push_back(std::move(conn));
+  }
+
+  // EVALSHA, falling back to EVAL when the server lost its script cache (restart, SCRIPT FLUSH).
+  // An error reply is kQueueUnavailable naming the script.
+  Result<Reply> Eval(Connection& conn, Script script, const std::vector<std::string>& args) {
+    std::vector<std::string_view> argv;
+    argv.reserve(args.size() + 3);
+    argv.push_back("EVALSHA");
+    argv.push_back(shas[script]);
+    argv.push_back("0");
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto reply = conn.Command(argv);
+    if (reply && IsNoScript(reply->get())) {
+      argv[0] = "EVAL";
+      argv[1] = bodies[script];
+      reply = conn.Command(argv);
+    }
+    if (!reply) return reply;
+    if (redis::IsErrorReply(reply->get())) return ScriptError(conn, script, reply->get());
+    return reply;
+  }
+
+  Result<Reply> Run(Script script, const std::vector<std::string>& args) {
+    auto conn = Acquire();
+    if (!conn) return tl::unexpected(conn.error());
+    auto reply = Eval(**conn, script, args);
+    Release(std::move(*conn));
+    return reply;
+  }
+
+  static bool IsNoScript(const redisReply* reply) {
+    return redis::IsErrorReply(reply) && redis::ReplyString(reply).starts_with("NOSCRIPT");
+  }
+
+  static tl::unexpected<Error> ScriptError(const Connection& conn, Script script,
+                                           const redisReply* reply) {
+    return Fail(ErrorCode::kQueueUnavailable, conn.where() + ": " +
+                                                  std::string(kScriptNames[script]) + ": " +
+                                                  std::string(redis::ReplyString(reply)));
+  }
+
+  // ---- the writer thread (pipelined enqueues) ----
+
+  void WriterLoop() {
+    std::unique_lock lock(mu);
+    for (;;) {
+      writer_cv.wait(lock, [&] { return closed || !pending.empty(); });
+      if (pending.empty()) return;  // closed and drained
+      std::vector<Op> batch;
+      std::size_t bytes = 0;
+      while (!pending.empty() && batch.size() < options.max_pipeline &&
+             (batch.empty() || bytes + pending.front().bytes <= kMaxPipelineBytes)) {
+        bytes += pending.front().bytes;
+        batch.push_back(std::move(pending.front()));
+        pending.pop_front();
+      }
+      lock.unlock();
+      std::vector<Status> results = SendBatch(batch);
+      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
+      lock.lock();
+    }
+  }
+
+  // One round trip for the whole batch: one EVALSHA per call, so each call is all or nothing.
+  std::vector<Status> SendBatch(const std::vector<Op>& batch) {
+    std::vector<Status> results(batch.size());
+    auto fail_from = [&](std::size_t first, const Error& error) {
+      for (std::size_t i = first; i < batch.size(); ++i) results[i] = tl::unexpected(error);
+    };
+    if (writer_conn && !writer_conn->LooksAlive()) writer_conn.reset();
+    if (!writer_conn) {
+      auto conn = OpenConnection();
+      if (!conn) {
+        fail_from(0, conn.error());
+        return results;
+      }
+      writer_conn = std::move(*conn);
+    }
+    for (const Op& op : batch) {
+      std::vector<std::string_view> argv = {"EVALSHA", shas[kEnqueueScript], "0"};
+      argv.insert(argv.end(), op.args.begin(), op.args.end());
+      if (auto s = writer_conn->Append(argv); !s) {
+        fail_from(0, s.error());
+        writer_conn.reset();
+        return results;
+      }
+    }
+    round_trips.fetch_add(1, std::memory_order_relaxed);
+    std::vector<std::size_t> lost_scripts;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      auto reply = writer_conn->ReadReply();
+      if (!reply) {
+        // Calls before this one are done; this one and the rest may or may not have been
+        // applied. Reporting them failed is safe: a retried id already in the queue is skipped.
+        fail_from(i, reply.error());
+        writer_conn.reset();
+        return results;
+      }
+      if (IsNoScript(reply->get())) {
+        lost_scripts.push_back(i);
+      } else {
+        results[i] = EnqueueResult(*writer_conn, reply->get());
+      }
+    }
+    for (std::size_t i : lost_scripts) {
+      auto reply = Eval(*writer_conn, kEnqueueScript, batch[i].args);
+      results[i] =
+          reply ? EnqueueResult(*writer_conn, reply->get()) : Status(tl::unexpected(reply.error()));
+    }
+    if (writer_conn->broken()) writer_conn.reset();
+    return results;
+  }
+
+  Status EnqueueResult(const Connection& conn, const redisReply* reply) const {
+    if (redis::IsErrorReply(reply)) return ScriptError(conn, kEnqueueScript, reply);
+    if (redis::ReplyInteger(reply) < 0) {
+      return Fail(ErrorCode::kQueueUnavailable,
+                  "queue is full (max_messages " + std::to_string(options.max_messages) + ")");
+    }
+    return Ok();
+  }
+
+  void Close() {
+    {
+      std::lock_guard lock(mu);
+      closed = true;
+    }
+    writer_cv.notify_all();
+    // From a completion callback (on the writer thread) the writer cannot be joined; it stops on
+    // its own once it has drained, and the destructor joins it.
+    std::lock_guard close_lock(close_mu);
+    if (writer.joinable() && writer.get_id() != std::this_thread::get_id()) writer.join();
+  }
+
+  bool IsClosed() {
+    std::lock_guard lock(mu);
+    return closed;
+  }
+
+  std::string Now() const { return std::to_string(ToUnixMillis(clock.Now())); }
+
+  const RedisQueueOptions options;
+  const Clock& clock;
+  const redis::ConnectionOptions connection;
+  const std::array<std::string, kScriptCount> bodies;
+  std::array<std::string, kScriptCount> shas;  // set by Open, read-only afterwards
+  const std::string stream;
+
+  std::mutex pool_mu;
+  std::vector<std::unique_ptr<Connection>> idle;
+  std::atomic<bool> healthy{true};
+
+  std::mutex mu;  // pending, closed
+  std::condition_variable writer_cv;
+  std::deque<Op> pending;
+  bool closed = false;
+  std::mutex close_mu;
+  std::thread writer;
+  std::unique_ptr<Connection> writer_conn;  // the writer thread's own
+  std::atomic<std::uint64_t> round_trips{0};
+};
+
+// ---- RedisQueue -------------------------------------------------------------------------------
+
+Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
+                                                     const Clock& clock) {
+  if (options.max_pipeline == 0) {
+    return Fail(ErrorCode::kInvalidRequest, "redis queue: max_pipeline must be at least 1");
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), clock);
+  auto conn = Connection::Open(impl->connection);
+  if (!conn) return tl::unexpected(conn.error());
+  for (std::size_t i = 0; i < kScriptCount; ++i) {
+    auto reply = (*conn)->Command({"SCRIPT", "LOAD", impl->bodies[i]});
+    if (!reply) return tl::unexpected(reply.error());
+    if (redis::IsErrorReply(reply->get())) {
+      return Impl::ScriptError(**conn, static_cast<Script>(i), reply->get());
+    }
+    impl->shas[i] = std::string(redis::ReplyString(reply->get()));
+  }
+  auto group = (*conn)->Command({"XGROUP", "CREATE", impl->stream, "workers", "0", "MKSTREAM"});
+  if (!group) return tl::unexpected(group.error());
+  if (redis::IsErrorReply(group->get()) &&
+      !redis::ReplyString(group->get()).starts_with("BUSYGROUP")) {
+    return Fail(ErrorCode::kQueueUnavailable, (*conn)->where() +
+                                                  ": cannot create the consumer group: " +
+                                                  std::string(redis::ReplyString(group->get())));
+  }
+  impl->Release(std::move(*conn));
+  try {
+    impl->writer = std::thread([p = impl.get()] { p->WriterLoop(); });
+  } catch (const std::system_error& e) {
+    return Fail(ErrorCode::kQueueUnavailable,
+                std::string("redis queue: cannot start writer thread: ") + e.what());
+  }
+  spdlog::info("event=queue_opened backend=redis server={}:{} db={} prefix={}", impl->options.host,
+               impl->options.port, impl->options.db, impl->options.key_prefix);
+  return std::unique_ptr<RedisQueue>(new RedisQueue(std::move(impl)));
+}
+
+RedisQueue::RedisQueue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RedisQueue::~RedisQueue() = default;
+
+void RedisQueue::EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback done) {
+  Impl& q = *impl_;
+  for (const auto& m : messages) {
+    if (m.id.empty()) {
+      done(Fail(ErrorCode::kInvalidRequest, "message id is empty", "id"));
+      return;
+    }
+    if (m.payload.size() > q.options.max_payload_bytes) {
+      done(Fail(ErrorCode::kPayloadTooLarge,
+                "queue payload of " + std::to_string(m.payload.size()) + " bytes exceeds " +
+                    std::to_string(q.options.max_payload_bytes)));
+      return;
+    }
+  }
+  Impl::Op op;
+  op.args.reserve(3 + 2 * messages.size());
+  op.args.push_back(q.options.key_prefix);
+  op.args.push_back(q.Now());
+  op.args.push_back(std::to_string(q.options.max_messages));
+  for (auto& m : messages) {
+    op.bytes += m.payload.size();
+    op.args.push_back(m.id.str());
+    op.args.push_back(std::move(m.payload));
+  }
+  op.done = std::move(done);
+
+  std::unique_lock lock(q.mu);
+  if (q.closed) {
+    lock.unlock();
+    op.done(Closed());
+    return;
+  }
+  if (messages.empty()) {
+    lock.unlock();
+    op.done(Ok());
+    return;
+  }
+  const bool was_idle = q.pending.empty();
+  q.pending.push_back(std::move(op));
+  lock.unlock();
+  if (was_idle) q.writer_cv.notify_one();
+}
+
+Result<std::vector<ClaimedMessage>> RedisQueue::Claim(std::string_view consumer, std::size_t max,
+                                                      std::chrono::milliseconds visibility_timeout,
+                                                      std::chrono::milliseconds wait) {
+  Impl& q = *impl_;
+  const auto deadline = std::chrono::steady_clock::now() + wait;
+  for (;;) {
+    if (q.IsClosed()) return Closed();
+    const std::int64_t now = ToUnixMillis(q.clock.Now());
+    auto conn = q.Acquire();
+    if (!conn) return tl::unexpected(conn.error());
+    auto reply = q.Eval(**conn, kClaimScript,
+                        {q.options.key_prefix, std::to_string(now), std::to_string(max),
+                         std::to_string(now + visibility_timeout.count()), std::string(consumer)});
+    if (!reply) {
+      q.Release(std::move(*conn));
+      return tl::unexpected(reply.error());
+    }
+    const redisReply* r = reply->get();
+    std::vector<ClaimedMessage> out;
+    for (std::size_t i = 1; i + 4 < Elements(r); i += 5) {
+      auto id = ParseId(redis::ReplyString(Element(r, i)));
+      if (!id) {
+        q.Release(std::move(*conn));
+        return tl::unexpected(id.error());
+      }
+      out.push_back(
+          ClaimedMessage{std::move(*id), std::string(redis::ReplyString(Element(r, i + 1))),
+                         static_cast<std::uint32_t>(redis::ReplyInteger(Element(r, i + 2))),
+                         FromUnixMillis(ParseMillis(redis::ReplyString(Element(r, i + 3)))),
+                         std::string(redis::ReplyString(Element(r, i + 4)))});
+    }
+    const auto remaining =
+        std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (!out.empty() || max == 0 || remaining.count() <= 0) {
+      q.Release(std::move(*conn));
+      return out;
+    }
+    // Nothing ready: wait for a new stream entry after the last one (XREAD claims nothing), at
+    // most one slice, then look again (a retry or lease may have come due by the clock).
+    std::string last_id(redis::ReplyString(Element(r, 0)));
+    if (last_id.empty()) last_id = "$";
+    const auto slice = std::min({remaining, kMaxBlockSlice, (*conn)->command_timeout()});
+    (*conn)->SetTimeout(slice + (*conn)->command_timeout());
+    auto woke = (*conn)->Command({"XREAD", "COUNT", "1", "BLOCK", std::to_string(slice.count()),
+                                  "STREAMS", q.stream, last_id});
+    (*conn)->SetTimeout((*conn)->command_timeout());
+    q.Release(std::move(*conn));
+    if (!woke) return tl::unexpected(woke.error());
+  }
+}
+
+Status RedisQueue::Ack(std::span<const MessageId> ids) {
+  Impl& q = *impl_;
+  if (q.IsClosed()) return Closed();
+  if (ids.empty()) return Ok();
+  std::vector<std::string> args{q.options.key_prefix};
+  for (const auto& id : ids) args.push_back(id.str());
+  auto reply = q.Run(kAckScript, args);
+  if (!reply) return tl::unexpected(reply.error());
+  return Ok();
+}
+
+Status RedisQueue::Retry(std::span<const RetryRequest> retries) {
+  Impl& q = *impl_;
+  if (q.IsClosed()) return Closed();
+  if (retries.empty()) return Ok();
+  std::vector<std::string> args{q.options.key_prefix};
+  for (const auto& r : retries) {
+    args.push_back(r.id.str());
+    args.push_back(std::to_string(ToUnixMillis(r.not_before)));
+    args.push_back(r.error);
+  }
+  auto reply = q.Run(kRetryScript, args);
+  if (!reply) return tl::unexpected(reply.error());
+  return Ok();
+}
+
+Status RedisQueue::DeadLetter(std::span<const DeadLetterRequest> dead) {
+  Impl& q = *impl_;
+  if (q.IsClosed()) return Closed();
+  if (dead.empty()) return Ok();
+  std::vector<std::string> args{q.options.key_prefix, q.Now()};
+  for (const auto& d : dead) {
+    args.push_back(d.id.str());
+    args.push_back(d.reason);
+  }
+  auto reply = q.Run(kDeadLetterScript, args);
+  if (!reply) return tl::unexpected(reply.error());
+  return Ok();
+}
+
+Result<std::vector<queue::DeadLetter>> RedisQueue::ListDeadLetters(std::size_t offset,
+                                                                   std::size_t limit) {
+  Impl& q = *impl_;
+  std::vector<queue::DeadLetter> out;
+  constexpr std::size_t kMaxRank = std::numeric_limits<std::int64_t>::max();
+  if (limit == 0 || offset >= kMaxRank) return out;
+  const std::size_t last = offset + std::min(limit - 1, kMaxRank - offset);
+  auto reply =
+      q.Run(kListDeadScript, {q.options.key_prefix, std::to_string(offset), std::to_string(last)});
+  if (!reply) return tl::unexpected(reply.error());
+  const redisReply* r = reply->get();
+  for (std::size_t i = 0; i + 5 < Elements(r); i += 6) {
+    auto id = ParseId(redis::ReplyString(Element(r, i)));
+    if (!id) return tl::unexpected(id.error());
+    out.push_back(queue::DeadLetter{
+        std::move(*id), std::string(redis::ReplyString(Element(r, i + 1))),
+        std::string(redis::ReplyString(Element(r, i + 2))),
+        static_cast<std::uint32_t>(ParseMillis(redis::ReplyString(Element(r, i + 3)))),
+        FromUnixMillis(ParseMillis(redis::ReplyString(Element(r, i + 4)))),
+        FromUnixMillis(ParseMillis(redis::ReplyString(Element(r, i + 5))))});
+  }
+  return out;
+}
+
+Status RedisQueue::ReplayDeadLetter(const MessageId& id) {
+  Impl& q = *impl_;
+  if (q.IsClosed()) return Closed();
+  auto reply = q.Run(kReplayScript, {q.options.key_prefix, id.str()});
+  if (!reply) return tl::unexpected(reply.error());
+  if (redis::ReplyInteger(reply->get()) == 0) {
+    return Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
+  }
+  return Ok();
+}
+
+Status RedisQueue::DiscardDeadLetter(const MessageId& id) {
+  Impl& q = *impl_;
+  if (q.IsClosed()) return Closed();
+  auto reply = q.Run(kDiscardScript, {q.options.key_prefix, id.str()});
+  if (!reply) return tl::unexpected(reply.error());
+  if (redis::ReplyInteger(reply->get()) == 0) {
+    return Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
+  }
+  return Ok();
+}
+
+Result<QueueStats> RedisQueue::Stats() {
+  Impl& q = *impl_;
+  auto reply = q.Run(kStatsScript, {q.options.key_prefix, q.Now()});
+  if (!reply) return tl::unexpected(reply.error());
+  const redisReply* r = reply->get();
+  QueueStats stats;
+  stats.ready = static_cast<std::uint64_t>(redis::ReplyInteger(Element(r, 0)));
+  stats.delayed = static_cast<std::uint64_t>(redis::ReplyInteger(Element(r, 1)));
+  stats.in_flight = static_cast<std::uint64_t>(redis::ReplyInteger(Element(r, 2)));
+  stats.dead = static_cast<std::uint64_t>(redis::ReplyInteger(Element(r, 3)));
+  const std::string_view oldest = redis::ReplyString(Element(r, 4));
+  if (!oldest.empty()) stats.oldest_ready_enqueued_at = FromUnixMillis(ParseMillis(oldest));
+  return stats;
+}
+
+void RedisQueue::Close() { impl_->Close(); }
+
+std::uint64_t RedisQueue::enqueue_round_trips() const noexcept {
+  return impl_->round_trips.load(std::memory_order_relaxed);
+}
+
+}  // namespace msgbroker::queue

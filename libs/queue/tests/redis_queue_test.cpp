@@ -1,0 +1,475 @@
+// RedisQueue: the Queue contract against the real redis-server of the `redis` CTest fixture,
+// plus what only Redis has (reopen, consumers on several instances, pipelining, the server going
+// away and coming back, authentication). Every test uses its own key prefix.
+
+#include "msgbroker/queue/redis_queue.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <future>
+#include <iostream>
+#include <string>
+#include <thread>
+
+#include "msgbroker/core/time_format.hpp"
+#include "msgbroker/testing/temp_dir.hpp"
+#include "msgbroker/testing/test_servers.hpp"
+#include "msgbroker/testing/wait_for.hpp"
+#include "queue_contract.hpp"
+#include "redis_connection.hpp"
+
+namespace msgbroker::queue {
+namespace {
+
+namespace mt = msgbroker::testing;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr milliseconds kNoWait{0};
+constexpr milliseconds kLease{30'000};
+
+std::string UniquePrefix() {
+  return "msgbroker-test:" + MessageId::Generate(SystemClock::Instance().Now()).str() + ":";
+}
+
+// The fixture server's address and password, under a fresh key prefix.
+Result<RedisQueueOptions> FixtureOptions() {
+  auto port = mt::TestServerSetting("redis", "REDIS_PORT");
+  if (!port) return tl::unexpected(port.error());
+  auto password = mt::TestServerSetting("redis", "REDIS_PASSWORD");
+  if (!password) return tl::unexpected(password.error());
+  RedisQueueOptions options;
+  options.host = "127.0.0.1";
+  options.port = std::stoi(*port);
+  options.password = *password;
+  options.key_prefix = UniquePrefix();
+  return options;
+}
+
+redis::ConnectionOptions RawOptions(const RedisQueueOptions& o) {
+  return redis::ConnectionOptions{o.host,           o.port, o.password, o.db, o.connect_timeout,
+                                  o.command_timeout};
+}
+
+// ---- the contract, instantiated for RedisQueue ------------------------------------------------
+
+std::unique_ptr<contract::QueueUnderTest> MakeRedis(const contract::QueueLimits& limits,
+                                                    const Clock& clock) {
+  struct Holder final : contract::QueueUnderTest {
+    std::unique_ptr<RedisQueue> q;
+    Queue& queue() override { return *q; }
+  };
+  auto options = FixtureOptions();
+  if (!options) {
+    ADD_FAILURE() << options.error().message;
+    return nullptr;
+  }
+  options->max_messages = limits.max_messages;
+  options->max_payload_bytes = limits.max_payload_bytes;
+  auto opened = RedisQueue::Open(*options, clock);
+  if (!opened) {
+    ADD_FAILURE() << opened.error().message;
+    return nullptr;
+  }
+  auto holder = std::make_unique<Holder>();
+  holder->q = std::move(*opened);
+  return holder;
+}
+
+using contract::QueueContractTest;
+
+INSTANTIATE_TEST_SUITE_P(Redis, QueueContractTest,
+                         ::testing::Values(contract::QueueContractParam{"Redis", &MakeRedis}),
+                         contract::QueueContractParamName);
+
+// ---- Redis-specific ---------------------------------------------------------------------------
+
+Status EnqueueAndWait(Queue& q, std::vector<NewMessage> messages) {
+  auto promise = std::make_shared<std::promise<Status>>();
+  auto result = promise->get_future();
+  q.EnqueueAsync(std::move(messages), [promise](Status s) { promise->set_value(std::move(s)); });
+  if (result.wait_for(seconds(30)) != std::future_status::ready) {
+    return Fail(ErrorCode::kTimeout, "enqueue callback did not run");
+  }
+  return result.get();
+}
+
+std::vector<std::string> Payloads(const std::vector<ClaimedMessage>& claimed) {
+  std::vector<std::string> out;
+  for (const auto& m : claimed) out.push_back(m.payload);
+  return out;
+}
+
+class RedisQueueTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto options = FixtureOptions();
+    ASSERT_TRUE(options) << options.error().message;
+    options_ = *options;
+  }
+
+  std::unique_ptr<RedisQueue> Open() {
+    auto opened = RedisQueue::Open(options_, clock_);
+    EXPECT_TRUE(opened) << opened.error().message;
+    return opened ? std::move(*opened) : nullptr;
+  }
+
+  MessageId EnqueueOne(Queue& q, const std::string& payload) {
+    const MessageId id = MessageId::Generate(clock_.Now());
+    const Status s = EnqueueAndWait(q, {NewMessage{id, payload}});
+    EXPECT_TRUE(s) << s.error().message;
+    return id;
+  }
+
+  FakeClock clock_;
+  RedisQueueOptions options_;
+};
+
+// A new instance on the same prefix sees everything: ready, delayed, leased (with its deadline)
+// and dead messages, with their attempts and errors.
+TEST_F(RedisQueueTest, StateSurvivesReopen) {
+  const SystemTime t0 = clock_.Now();
+  std::vector<MessageId> ids;
+  {
+    auto q = Open();
+    ASSERT_TRUE(q);
+    for (const char* p : {"acked", "retried", "dead", "in-flight", "ready"}) {
+      ids.push_back(EnqueueOne(*q, p));
+      clock_.Advance(milliseconds(1));
+    }
+    auto claimed = q->Claim("w", 4, kLease, kNoWait);
+    ASSERT_TRUE(claimed);
+    ASSERT_EQ(claimed->size(), 4u);
+    const MessageId ack[] = {ids[0]};
+    ASSERT_TRUE(q->Ack(ack));
+    const RetryRequest retry[] = {{ids[1], t0 + seconds(60), "HTTP 503"}};
+    ASSERT_TRUE(q->Retry(retry));
+    const DeadLetterRequest dead[] = {{ids[2], "malformed envelope"}};
+    ASSERT_TRUE(q->DeadLetter(dead));
+    q->Close();
+  }
+  auto q = Open();
+  ASSERT_TRUE(q);
+  auto stats = q->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, 1u);
+  EXPECT_EQ(stats->delayed, 1u);
+  EXPECT_EQ(stats->in_flight, 1u);  // leases live in Redis, not in the process
+  EXPECT_EQ(stats->dead, 1u);
+  EXPECT_EQ(ToUnixMillis(stats->oldest_ready_enqueued_at), ToUnixMillis(t0 + milliseconds(4)));
+
+  auto ready = q->Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(Payloads(*ready), std::vector<std::string>{"ready"});
+  const MessageId ack[] = {ids[4]};
+  ASSERT_TRUE(q->Ack(ack));
+
+  auto dead = q->ListDeadLetters(0, 10);
+  ASSERT_TRUE(dead);
+  ASSERT_EQ(dead->size(), 1u);
+  EXPECT_EQ((*dead)[0].id, ids[2]);
+  EXPECT_EQ((*dead)[0].payload, "dead");
+  EXPECT_EQ((*dead)[0].reason, "malformed envelope");
+  EXPECT_EQ((*dead)[0].attempts, 1u);
+  EXPECT_EQ(ToUnixMillis((*dead)[0].enqueued_at), ToUnixMillis(t0 + milliseconds(2)));
+  EXPECT_EQ(ToUnixMillis((*dead)[0].dead_lettered_at), ToUnixMillis(t0 + milliseconds(5)));
+
+  clock_.Set(t0 + seconds(60));
+  auto due = q->Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(due);
+  ASSERT_EQ(due->size(), 2u) << "the retry is due and the old lease has expired";
+  for (const auto& m : *due) {
+    if (m.id == ids[1]) {
+      EXPECT_EQ(m.attempts, 2u);
+      EXPECT_EQ(m.last_error, "HTTP 503");
+    } else {
+      EXPECT_EQ(m.id, ids[3]);
+      EXPECT_EQ(m.attempts, 2u);
+    }
+  }
+}
+
+// A worker process that dies mid-lease: another instance (another consumer) gets its messages
+// once the visibility timeout has passed by the clock, and not before.
+TEST_F(RedisQueueTest, DeadConsumersMessagesGoToAnotherAfterTheVisibilityTimeout) {
+  std::vector<MessageId> ids;
+  {
+    auto dying = Open();
+    ASSERT_TRUE(dying);
+    for (int i = 0; i < 3; ++i) ids.push_back(EnqueueOne(*dying, "m" + std::to_string(i)));
+    auto claimed = dying->Claim("worker-a", 10, seconds(10), kNoWait);
+    ASSERT_TRUE(claimed);
+    ASSERT_EQ(claimed->size(), 3u);
+  }  // gone without Ack
+  auto other = Open();
+  ASSERT_TRUE(other);
+  clock_.Advance(seconds(9));
+  auto early = other->Claim("worker-b", 10, seconds(10), kNoWait);
+  ASSERT_TRUE(early);
+  EXPECT_TRUE(early->empty()) << "claimable while the lease still runs";
+  clock_.Advance(seconds(1));
+  auto taken = other->Claim("worker-b", 10, seconds(10), kNoWait);
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(Payloads(*taken), (std::vector<std::string>{"m0", "m1", "m2"}));
+  for (const auto& m : *taken) EXPECT_EQ(m.attempts, 2u);
+  std::vector<MessageId> done;
+  for (const auto& m : *taken) done.push_back(m.id);
+  ASSERT_TRUE(other->Ack(done));
+  auto stats = other->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready + stats->delayed + stats->in_flight + stats->dead, 0u);
+}
+
+// 1000 concurrent EnqueueAsync calls: all succeed, and the writer sends them in far fewer
+// pipelined round trips than calls.
+TEST_F(RedisQueueTest, ConcurrentEnqueuesSharePipelinedRoundTrips) {
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 125;
+  constexpr int kTotal = kThreads * kPerThread;
+  auto q = Open();
+  ASSERT_TRUE(q);
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        q->EnqueueAsync({NewMessage{MessageId::Generate(clock_.Now()),
+                                    "t" + std::to_string(t) + "-" + std::to_string(i)}},
+                        [&](Status s) {
+                          ++(s ? ok : failed);
+                          ++done;
+                        });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(mt::WaitFor([&] { return done.load() == kTotal; }, milliseconds(60'000)));
+  EXPECT_EQ(ok.load(), kTotal);
+  EXPECT_EQ(failed.load(), 0);
+  const std::uint64_t round_trips = q->enqueue_round_trips();
+  RecordProperty("round_trips", static_cast<int>(round_trips));
+  std::cout << "[ pipelining ] " << kTotal << " enqueues, " << round_trips << " round trips\n";
+  EXPECT_GT(round_trips, 0u);
+  EXPECT_LT(round_trips, static_cast<std::uint64_t>(kTotal / 4));
+  auto stats = q->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, static_cast<std::uint64_t>(kTotal));
+}
+
+// Every key the queue writes lies under its prefix, so deployments (and tests) can share a
+// server.
+TEST_F(RedisQueueTest, KeysStayUnderThePrefix) {
+  auto q = Open();
+  ASSERT_TRUE(q);
+  const MessageId a = EnqueueOne(*q, "a");
+  const MessageId b = EnqueueOne(*q, "b");
+  EnqueueOne(*q, "c");
+  ASSERT_TRUE(q->Claim("w", 2, kLease, kNoWait));
+  const RetryRequest retry[] = {{a, clock_.Now() + seconds(5), "e"}};
+  ASSERT_TRUE(q->Retry(retry));
+  const DeadLetterRequest dead[] = {{b, "r"}};
+  ASSERT_TRUE(q->DeadLetter(dead));
+
+  auto conn = redis::Connection::Open(RawOptions(options_));
+  ASSERT_TRUE(conn) << conn.error().message;
+  auto keys = (*conn)->Command({"KEYS", options_.key_prefix + "*"});
+  ASSERT_TRUE(keys);
+  EXPECT_EQ((*keys)->elements, 9u);  // stream, ready, delayed, dead, seq, dead_seq, 3 hashes
+  auto other = (*conn)->Command({"KEYS", "msgbroker:*"});
+  ASSERT_TRUE(other);
+  EXPECT_EQ((*other)->elements, 0u) << "a key outside the test's prefix";
+}
+
+TEST_F(RedisQueueTest, WrongPasswordIsAClearError) {
+  options_.password = "not-the-password";
+  auto opened = RedisQueue::Open(options_, clock_);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ErrorCode::kQueueUnavailable);
+  EXPECT_NE(opened.error().message.find("authentication failed"), std::string::npos)
+      << opened.error().message;
+  EXPECT_NE(opened.error().message.find(std::to_string(options_.port)), std::string::npos);
+  EXPECT_EQ(opened.error().message.find("not-the-password"), std::string::npos)
+      << "the password leaked into the message";
+
+  options_.password.clear();
+  auto anonymous = RedisQueue::Open(options_, clock_);
+  ASSERT_FALSE(anonymous);
+  EXPECT_EQ(anonymous.error().code, ErrorCode::kQueueUnavailable);
+  EXPECT_NE(anonymous.error().message.find("NOAUTH"), std::string::npos)
+      << anonymous.error().message;
+}
+
+// ---- a private server this test can kill ------------------------------------------------------
+
+int FreePort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof(addr);
+  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    if (fd >= 0) ::close(fd);
+    return -1;
+  }
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// redis-server as a child process (AOF with appendfsync always in a temporary directory),
+// started and SIGKILLed by PID.
+class PrivateRedis {
+ public:
+  PrivateRedis() : port_(FreePort()), password_("pw-" + UniquePrefix().substr(15, 8)) {}
+  ~PrivateRedis() { Kill(); }
+  PrivateRedis(const PrivateRedis&) = delete;
+  PrivateRedis& operator=(const PrivateRedis&) = delete;
+
+  RedisQueueOptions Options() const {
+    RedisQueueOptions o;
+    o.host = "127.0.0.1";
+    o.port = port_;
+    o.password = password_;
+    o.key_prefix = "msgbroker-test:";
+    o.connect_timeout = milliseconds(500);
+    o.command_timeout = milliseconds(500);
+    return o;
+  }
+
+  // Starts the server and waits until it answers.
+  bool Start() {
+    const std::string port = std::to_string(port_);
+    const std::string dir = dir_.path().string();
+    pid_ = ::fork();
+    if (pid_ < 0) return false;
+    if (pid_ == 0) {
+      const int null = ::open("/dev/null", O_WRONLY);
+      ::dup2(null, STDOUT_FILENO);
+      ::dup2(null, STDERR_FILENO);
+      ::execlp("redis-server", "redis-server", "--bind", "127.0.0.1", "--port", port.c_str(),
+               "--requirepass", password_.c_str(), "--dir", dir.c_str(), "--appendonly", "yes",
+               "--appendfsync", "always", "--save", "", "--daemonize", "no",
+               static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    return mt::WaitFor(
+        [&] { return static_cast<bool>(redis::Connection::Open(RawOptions(Options()))); },
+        milliseconds(10'000));
+  }
+
+  // SIGSTOP/SIGCONT: the server still accepts connections (the kernel does) but answers nothing.
+  void Pause() { ::kill(pid_, SIGSTOP); }
+  void Resume() { ::kill(pid_, SIGCONT); }
+
+  void Kill() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+
+ private:
+  mt::TempDir dir_{"msgbroker-redis"};
+  int port_;
+  std::string password_;
+  pid_t pid_ = -1;
+};
+
+// The server dies: calls fail fast with kQueueUnavailable (nothing hangs); it comes back on the
+// same port: the same RedisQueue works again, and what was acknowledged before is still there.
+TEST_F(RedisQueueTest, ServerDownFailsFastAndTheQueueRecovers) {
+  PrivateRedis server;
+  ASSERT_TRUE(server.Start());
+  auto opened = RedisQueue::Open(server.Options(), clock_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& q = **opened;
+  EnqueueOne(q, "before");
+  auto warm = q.Stats();  // leaves a pooled connection that the kill will break
+  ASSERT_TRUE(warm);
+
+  server.Kill();
+  const auto t0 = std::chrono::steady_clock::now();
+  const Status lost = EnqueueAndWait(q, {NewMessage{MessageId::Generate(clock_.Now()), "lost"}});
+  ASSERT_FALSE(lost);
+  EXPECT_EQ(lost.error().code, ErrorCode::kQueueUnavailable) << lost.error().message;
+  auto claim = q.Claim("w", 10, kLease, milliseconds(100));
+  ASSERT_FALSE(claim);
+  EXPECT_EQ(claim.error().code, ErrorCode::kQueueUnavailable);
+  auto stats = q.Stats();
+  ASSERT_FALSE(stats);
+  EXPECT_EQ(stats.error().code, ErrorCode::kQueueUnavailable);
+  const MessageId ids[] = {MessageId::Generate(clock_.Now())};
+  EXPECT_FALSE(q.Ack(ids));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5)) << "calls did not fail fast";
+
+  ASSERT_TRUE(server.Start());
+  ASSERT_TRUE(mt::WaitFor([&] { return static_cast<bool>(q.Stats()); }, milliseconds(10'000)));
+  EnqueueOne(q, "after");
+  auto claimed = q.Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  EXPECT_EQ(Payloads(*claimed), (std::vector<std::string>{"before", "after"}));
+}
+
+// A server that accepts connections but never answers: every call gives up after the command
+// timeout instead of hanging, and the queue works again once the server does.
+TEST_F(RedisQueueTest, StalledServerTimesOutAndTheQueueRecovers) {
+  PrivateRedis server;
+  ASSERT_TRUE(server.Start());
+  auto opened = RedisQueue::Open(server.Options(), clock_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& q = **opened;
+  EnqueueOne(q, "before");
+
+  server.Pause();
+  const auto t0 = std::chrono::steady_clock::now();
+  // Redis may still apply this call when it wakes up: a producer's retry with the same id would
+  // be skipped, so reporting it failed is safe.
+  const Status late = EnqueueAndWait(q, {NewMessage{MessageId::Generate(clock_.Now()), "late"}});
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().code, ErrorCode::kQueueUnavailable);
+  EXPECT_NE(late.error().message.find("timed out"), std::string::npos) << late.error().message;
+  auto claim = q.Claim("w", 10, kLease, kNoWait);
+  ASSERT_FALSE(claim);
+  EXPECT_EQ(claim.error().code, ErrorCode::kQueueUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5)) << "calls did not time out";
+
+  server.Resume();
+  ASSERT_TRUE(mt::WaitFor([&] { return static_cast<bool>(q.Stats()); }, milliseconds(10'000)));
+  EnqueueOne(q, "after");
+  // The timed-out Claim reached Redis too and may have leased messages when it woke up; they
+  // come back once that lease expires, like a worker's that crashed.
+  clock_.Advance(kLease + seconds(1));
+  auto claimed = q.Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  std::vector<std::string> payloads = Payloads(*claimed);
+  std::sort(payloads.begin(), payloads.end());
+  payloads.erase(std::remove(payloads.begin(), payloads.end(), "late"), payloads.end());
+  EXPECT_EQ(payloads, (std::vector<std::string>{"after", "before"}));
+}
+
+TEST_F(RedisQueueTest, UnreachableServerFailsOpenNamingIt) {
+  options_.port = FreePort();
+  const auto t0 = std::chrono::steady_clock::now();
+  auto opened = RedisQueue::Open(options_, clock_);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ErrorCode::kQueueUnavailable);
+  EXPECT_NE(opened.error().message.find("127.0.0.1:" + std::to_string(options_.port)),
+            std::string::npos)
+      << opened.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+}
+
+}  // namespace
+}  // namespace msgbroker::queue
