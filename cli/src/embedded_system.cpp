@@ -24,32 +24,26 @@ namespace {
 constexpr auto kDrainGrace = std::chrono::seconds{5};
 
 template <typename T>
-Status Prefix(const std::string &component, Result<T> &r) {
-  if (r)
-    return Ok();
-  return Fail(r.error().code, component + ": " + r.error().message,
-              r.error().field);
+Status Prefix(const std::string& component, Result<T>& r) {
+  if (r) return Ok();
+  return Fail(r.error().code, component + ": " + r.error().message, r.error().field);
 }
 
-Status Prefix(const std::string &component, const Status &r) {
-  if (r)
-    return Ok();
-  return Fail(r.error().code, component + ": " + r.error().message,
-              r.error().field);
+Status Prefix(const std::string& component, const Status& r) {
+  if (r) return Ok();
+  return Fail(r.error().code, component + ": " + r.error().message, r.error().field);
 }
 
 // One service's HTTP face: its router, metrics registry, readiness and server.
 struct ServiceHost {
-  std::shared_ptr<prometheus::Registry> registry =
-      std::make_shared<prometheus::Registry>();
-  std::shared_ptr<net::ServiceStatus> status =
-      std::make_shared<net::ServiceStatus>();
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<net::ServiceStatus> status = std::make_shared<net::ServiceStatus>();
   net::Router router;
   std::unique_ptr<net::HttpServer> server;
 
-  Status Start(const std::string &name, std::string host, std::uint16_t port,
-               std::size_t threads, std::optional<net::TlsServerConfig> tls,
-               net::HealthProbe probe, net::ServerLimits limits = {}) {
+  Status Start(const std::string& name, std::string host, std::uint16_t port, std::size_t threads,
+               std::optional<net::TlsServerConfig> tls, net::HealthProbe probe,
+               net::ServerLimits limits = {}) {
     net::AddStandardEndpoints(router, name, status, std::move(probe), registry);
     net::HttpServerOptions options;
     options.service = name;
@@ -58,17 +52,14 @@ struct ServiceHost {
     options.threads = threads;
     options.tls = std::move(tls);
     options.limits = limits;
-    server = std::make_unique<net::HttpServer>(std::move(options),
-                                               std::move(router), *registry);
+    server = std::make_unique<net::HttpServer>(std::move(options), std::move(router), *registry);
     auto started = server->Start();
-    if (!started)
-      server.reset();
+    if (!started) server.reset();
     return started;
   }
   void Stop() {
     status->ready = false;
-    if (server)
-      server->Stop(kDrainGrace);
+    if (server) server->Stop(kDrainGrace);
   }
 };
 
@@ -79,15 +70,14 @@ net::ServerLimits MainServerLimits() {
   return limits;
 }
 
-// The proxy takes batch submissions; the single-message route checks its own
-// smaller limit.
+// The proxy takes batch submissions; the single-message route checks its own smaller limit.
 net::ServerLimits ProxyLimits() {
   net::ServerLimits limits;
   limits.max_body_bytes = api::kMaxBatchBodyBytes;
   return limits;
 }
 
-} // namespace
+}  // namespace
 
 struct EmbeddedSystem::Impl {
   EmbeddedPorts ports;
@@ -102,67 +92,53 @@ struct EmbeddedSystem::Impl {
   bool stopped = false;
 
   void Stop() {
-    if (stopped)
-      return;
+    if (stopped) return;
     stopped = true;
     portal_host.Stop();
-    proxy_host.Stop(); // after this every 202 is in the queue
-    if (directory)
-      directory->Stop();
-    if (worker)
-      worker->Stop(); // finishes the batch in hand
+    proxy_host.Stop();  // after this every 202 is in the queue
+    if (directory) directory->Stop();
+    if (worker) worker->Stop();  // finishes the batch in hand
     worker_host.Stop();
     main_host.Stop();
-    if (main_server)
-      main_server->Stop();
-    if (queue)
-      queue->Close();
+    if (main_server) main_server->Stop();
+    if (queue) queue->Close();
   }
 };
 
-EmbeddedSystem::EmbeddedSystem(std::unique_ptr<Impl> impl)
-    : impl_(std::move(impl)) {}
+EmbeddedSystem::EmbeddedSystem(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 EmbeddedSystem::~EmbeddedSystem() { Stop(); }
-const EmbeddedPorts &EmbeddedSystem::ports() const { return impl_->ports; }
+const EmbeddedPorts& EmbeddedSystem::ports() const { return impl_->ports; }
 void EmbeddedSystem::Stop() { impl_->Stop(); }
 
-Result<std::unique_ptr<EmbeddedSystem>>
-EmbeddedSystem::Start(const DataDirLayout &layout,
-                      const EmbeddedOptions &options, const Clock &clock) {
+Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayout& layout,
+                                                              const EmbeddedOptions& options,
+                                                              const Clock& clock) {
   auto impl = std::make_unique<Impl>();
-  auto &s = *impl;
+  auto& s = *impl;
   auto fail = [&](Status status) -> Result<std::unique_ptr<EmbeddedSystem>> {
     s.Stop();
     return tl::unexpected(status.error());
   };
 
   // Storage and queue.
-  auto database =
-      storage::SqliteDatabase::Open({.path = layout.database()}, clock);
-  if (auto ok = Prefix("database", database); !ok)
-    return fail(ok);
+  auto database = storage::SqliteDatabase::Open({.path = layout.database()}, clock);
+  if (auto ok = Prefix("database", database); !ok) return fail(ok);
   s.database = *database;
   auto queue = queue::EmbeddedQueue::Open(
       {.directory = layout.queue_dir(), .fsync = options.queue_fsync}, clock);
-  if (auto ok = Prefix("queue", queue); !ok)
-    return fail(ok);
+  if (auto ok = Prefix("queue", queue); !ok) return fail(ok);
   s.queue = std::move(*queue);
 
   // Secrets.
   auto key_ring = crypto::KeyRing::LoadFile(layout.key_ring());
-  if (auto ok = Prefix("main server", key_ring); !ok)
-    return fail(ok);
+  if (auto ok = Prefix("main server", key_ring); !ok) return fail(ok);
   auto hasher = crypto::SenderHasher::LoadKeyFile(layout.sender_key());
-  if (auto ok = Prefix("main server", hasher); !ok)
-    return fail(ok);
-  auto opener = crypto::EnvelopeOpener::LoadSecretKeyFile(
-      layout.envelope_public_key(), layout.envelope_secret_key());
-  if (auto ok = Prefix("main server", opener); !ok)
-    return fail(ok);
-  auto sealer =
-      crypto::EnvelopeSealer::LoadPublicKeyFile(layout.envelope_public_key());
-  if (auto ok = Prefix("proxy", sealer); !ok)
-    return fail(ok);
+  if (auto ok = Prefix("main server", hasher); !ok) return fail(ok);
+  auto opener = crypto::EnvelopeOpener::LoadSecretKeyFile(layout.envelope_public_key(),
+                                                          layout.envelope_secret_key());
+  if (auto ok = Prefix("main server", opener); !ok) return fail(ok);
+  auto sealer = crypto::EnvelopeSealer::LoadPublicKeyFile(layout.envelope_public_key());
+  if (auto ok = Prefix("proxy", sealer); !ok) return fail(ok);
   s.sealer = std::move(*sealer);
 
   auto service_tls = [&](pki::ServiceRole role) {
@@ -175,18 +151,15 @@ EmbeddedSystem::Start(const DataDirLayout &layout,
 
   // Main server.
   s.main_server = std::make_unique<main_server::MainServerService>(
-      main_server::MainServerOptions{}, s.database->messages(),
-      std::move(*key_ring), std::move(*hasher), std::move(*opener), clock,
-      *s.main_host.registry);
+      main_server::MainServerOptions{}, s.database->messages(), std::move(*key_ring),
+      std::move(*hasher), std::move(*opener), clock, *s.main_host.registry);
   s.main_server->RegisterRoutes(s.main_host.router);
-  auto *main_service = s.main_server.get();
+  auto* main_service = s.main_server.get();
   if (auto ok = Prefix("main server",
                        s.main_host.Start(
-                           "main_server", options.host,
-                           options.main_server_port, options.io_threads,
-                           service_tls(pki::ServiceRole::kMainServer),
-                           [main_service] { return main_service->Health(); },
-                           MainServerLimits()));
+                           "main_server", options.host, options.main_server_port,
+                           options.io_threads, service_tls(pki::ServiceRole::kMainServer),
+                           [main_service] { return main_service->Health(); }, MainServerLimits()));
       !ok) {
     return fail(ok);
   }
@@ -195,31 +168,25 @@ EmbeddedSystem::Start(const DataDirLayout &layout,
   // Proxy.
   auto clients = s.database->clients();
   s.directory = std::make_unique<proxy::ClientDirectory>(
-      [clients] { return clients->ListIdentities(); },
-      options.registry_refresh);
-  if (auto ok = Prefix("proxy: client registry", s.directory->Refresh()); !ok)
-    return fail(ok);
+      [clients] { return clients->ListIdentities(); }, options.registry_refresh);
+  if (auto ok = Prefix("proxy: client registry", s.directory->Refresh()); !ok) return fail(ok);
   s.directory->StartBackgroundRefresh();
-  s.proxy = std::make_unique<proxy::ProxyService>(
-      proxy::ProxyOptions{}, *s.queue, *s.directory, *s.sealer, clock,
-      *s.proxy_host.registry);
+  s.proxy = std::make_unique<proxy::ProxyService>(proxy::ProxyOptions{}, *s.queue, *s.directory,
+                                                  *s.sealer, clock, *s.proxy_host.registry);
   s.proxy->RegisterRoutes(s.proxy_host.router);
-  auto *proxy_service = s.proxy.get();
+  auto* proxy_service = s.proxy.get();
   if (auto ok =
-          Prefix("proxy",
-                 s.proxy_host.Start(
-                     "proxy", options.host, options.proxy_port,
-                     options.io_threads, service_tls(pki::ServiceRole::kProxy),
-                     [proxy_service] { return proxy_service->Health(); },
-                     ProxyLimits()));
+          Prefix("proxy", s.proxy_host.Start(
+                              "proxy", options.host, options.proxy_port, options.io_threads,
+                              service_tls(pki::ServiceRole::kProxy),
+                              [proxy_service] { return proxy_service->Health(); }, ProxyLimits()));
       !ok) {
     return fail(ok);
   }
   s.ports.proxy = s.proxy_host.server->port();
 
   // Worker: delivers to the main server over mTLS with its worker certificate.
-  const std::string dial_host =
-      options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
+  const std::string dial_host = options.host == "0.0.0.0" ? "127.0.0.1" : options.host;
   net::TlsClientConfig worker_tls;
   worker_tls.ca_file = layout.ca_cert();
   worker_tls.cert_file = layout.service_cert(pki::ServiceRole::kWorker);
@@ -233,17 +200,15 @@ EmbeddedSystem::Start(const DataDirLayout &layout,
   s.worker = std::make_unique<worker::Worker>(
       worker_options, *s.queue,
       [main_endpoint, worker_tls]() -> std::unique_ptr<worker::DeliveryClient> {
-        return std::make_unique<worker::HttpDeliveryClient>(
-            main_endpoint, worker_tls, std::chrono::seconds{30});
+        return std::make_unique<worker::HttpDeliveryClient>(main_endpoint, worker_tls,
+                                                            std::chrono::seconds{30});
       },
       clock, *s.worker_host.registry);
-  auto *worker_service = s.worker.get();
-  if (auto ok =
-          Prefix("worker metrics",
-                 s.worker_host.Start(
-                     "worker", options.host, options.worker_metrics_port, 1,
-                     std::nullopt,
-                     [worker_service] { return worker_service->Health(); }));
+  auto* worker_service = s.worker.get();
+  if (auto ok = Prefix(
+          "worker metrics",
+          s.worker_host.Start("worker", options.host, options.worker_metrics_port, 1, std::nullopt,
+                              [worker_service] { return worker_service->Health(); }));
       !ok) {
     return fail(ok);
   }
@@ -253,31 +218,26 @@ EmbeddedSystem::Start(const DataDirLayout &layout,
   const auto url = [&](std::string_view scheme, std::uint16_t port) {
     return std::string(scheme) + "://" + dial_host + ":" + std::to_string(port);
   };
-  portal::RegisterPortalRoutes(
-      s.portal_host.router,
-      {url("https", s.ports.proxy), url("https", s.ports.main_server),
-       url("http", s.ports.worker_metrics) + "/metrics"});
-  if (auto ok =
-          Prefix("portal",
-                 s.portal_host.Start(
-                     "portal", options.host, options.portal_port, 1,
-                     service_tls(pki::ServiceRole::kPortal),
-                     [] { return std::map<std::string, net::HealthCheck>{}; }));
+  portal::RegisterPortalRoutes(s.portal_host.router,
+                               {url("https", s.ports.proxy), url("https", s.ports.main_server),
+                                url("http", s.ports.worker_metrics) + "/metrics"});
+  if (auto ok = Prefix(
+          "portal", s.portal_host.Start("portal", options.host, options.portal_port, 1,
+                                        service_tls(pki::ServiceRole::kPortal),
+                                        [] { return std::map<std::string, net::HealthCheck>{}; }));
       !ok) {
     return fail(ok);
   }
   s.ports.portal = s.portal_host.server->port();
 
   s.worker->Start();
-  for (auto *host :
-       {&s.main_host, &s.proxy_host, &s.worker_host, &s.portal_host}) {
+  for (auto* host : {&s.main_host, &s.proxy_host, &s.worker_host, &s.portal_host}) {
     host->status->ready = true;
   }
-  spdlog::info("event=started main_server_port={} proxy_port={} portal_port={} "
-               "worker_metrics_port={}",
-               s.ports.main_server, s.ports.proxy, s.ports.portal,
-               s.ports.worker_metrics);
+  spdlog::info(
+      "event=started main_server_port={} proxy_port={} portal_port={} worker_metrics_port={}",
+      s.ports.main_server, s.ports.proxy, s.ports.portal, s.ports.worker_metrics);
   return std::unique_ptr<EmbeddedSystem>(new EmbeddedSystem(std::move(impl)));
 }
 
-} // namespace msgbroker::cli
+}  // namespace msgbroker::cli
