@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   msgbroker::cli::RegisterSendCommand(app, run);
   msgbroker::cli::RegisterAdminCommands(app, run);
   msgbroker::cli::RegisterBenchCommand(app, run);
+  msgbroker::cli::RegisterServiceCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,6 +1,5 @@
 #include "msgbroker/cli/embedded_system.hpp"
 
-#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include "msgbroker/api/contract.hpp"
@@ -8,60 +7,17 @@
 #include "msgbroker/crypto/key_ring.hpp"
 #include "msgbroker/crypto/sender_hasher.hpp"
 #include "msgbroker/main_server/main_server_service.hpp"
-#include "msgbroker/net/http_server.hpp"
-#include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/portal/portal_service.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
 #include "msgbroker/proxy/proxy_service.hpp"
 #include "msgbroker/queue/embedded_queue.hpp"
 #include "msgbroker/storage/sqlite_database.hpp"
 #include "msgbroker/worker/worker.hpp"
+#include "service_host.hpp"
 
 namespace msgbroker::cli {
 
 namespace {
-
-constexpr auto kDrainGrace = std::chrono::seconds{5};
-
-template <typename T>
-Status Prefix(const std::string& component, Result<T>& r) {
-  if (r) return Ok();
-  return Fail(r.error().code, component + ": " + r.error().message, r.error().field);
-}
-
-Status Prefix(const std::string& component, const Status& r) {
-  if (r) return Ok();
-  return Fail(r.error().code, component + ": " + r.error().message, r.error().field);
-}
-
-// One service's HTTP face: its router, metrics registry, readiness and server.
-struct ServiceHost {
-  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
-  std::shared_ptr<net::ServiceStatus> status = std::make_shared<net::ServiceStatus>();
-  net::Router router;
-  std::unique_ptr<net::HttpServer> server;
-
-  Status Start(const std::string& name, std::string host, std::uint16_t port, std::size_t threads,
-               std::optional<net::TlsServerConfig> tls, net::HealthProbe probe,
-               net::ServerLimits limits = {}) {
-    net::AddStandardEndpoints(router, name, status, std::move(probe), registry);
-    net::HttpServerOptions options;
-    options.service = name;
-    options.address = std::move(host);
-    options.port = port;
-    options.threads = threads;
-    options.tls = std::move(tls);
-    options.limits = limits;
-    server = std::make_unique<net::HttpServer>(std::move(options), std::move(router), *registry);
-    auto started = server->Start();
-    if (!started) server.reset();
-    return started;
-  }
-  void Stop() {
-    status->ready = false;
-    if (server) server->Stop(kDrainGrace);
-  }
-};
 
 // The main server takes whole delivery batches in one request.
 net::ServerLimits MainServerLimits() {

@@ -1,5 +1,3 @@
-#include <signal.h>
-
 #include <cstdlib>
 #include <iostream>
 
@@ -8,6 +6,7 @@
 #include "msgbroker/cli/embedded_system.hpp"
 #include "msgbroker/core/logging.hpp"
 #include "msgbroker/core/version.hpp"
+#include "service_host.hpp"
 
 namespace msgbroker::cli {
 
@@ -61,12 +60,7 @@ int RunUp(const UpFlags& flags) {
     std::cerr << "msgbroker up: " << ok.error().message << "\n";
     return 2;
   }
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGINT);
-  sigaddset(&stop_signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  BlockStopSignals();  // before any thread starts, so only WaitForStopSignal receives them
 
   const auto& clock = SystemClock::Instance();
   auto dir = OpenOrCreateDataDir(flags.data_dir, clock);
@@ -81,8 +75,7 @@ int RunUp(const UpFlags& flags) {
   }
   PrintBanner(*dir, flags.options, (*system)->ports());
 
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
+  const int signal_number = WaitForStopSignal();
   std::cout << "Stopping (signal " << signal_number << "): draining in-flight work..." << std::endl;
   (*system)->Stop();
   std::cout << "Stopped." << std::endl;

@@ -12,5 +12,8 @@ void RegisterUpCommand(CLI::App& app, std::function<int()>& run);
 void RegisterSendCommand(CLI::App& app, std::function<int()>& run);
 void RegisterAdminCommands(CLI::App& app, std::function<int()>& run);
 void RegisterBenchCommand(CLI::App& app, std::function<int()>& run);
+// proxy, main-server, worker, portal (from a configuration file) and `admin migrate`; call after
+// RegisterAdminCommands.
+void RegisterServiceCommands(CLI::App& app, std::function<int()>& run);
 
 }  // namespace msgbroker::cli

@@ -8,6 +8,7 @@
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/core/result.hpp"
 #include "msgbroker/storage/client_registry.hpp"
+#include "msgbroker/storage/database.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
 namespace msgbroker::storage {
@@ -19,19 +20,19 @@ struct SqliteOptions {
   bool migrate = true;  // apply pending migrations at open
 };
 
-class SqliteDatabase {
+class SqliteDatabase : public Database {
  public:
   // Opens (creating if needed) and migrates. Errors: kDatabaseUnavailable naming the file;
   // kDataCorrupted when the schema version is newer than this program knows.
   static Result<std::shared_ptr<SqliteDatabase>> Open(const SqliteOptions& options,
                                                       const Clock& clock);
-  ~SqliteDatabase();
+  ~SqliteDatabase() override;
 
-  int schema_version() const;
+  int schema_version() const override;
   static int LatestSchemaVersion();
 
-  std::shared_ptr<MessageStore> messages();
-  std::shared_ptr<ClientRegistry> clients();
+  std::shared_ptr<MessageStore> messages() override;
+  std::shared_ptr<ClientRegistry> clients() override;
 
  private:
   struct Impl;

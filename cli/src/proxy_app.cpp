@@ -1,0 +1,81 @@
+// `msgbroker proxy`: the client API in front of the shared queue. The client registry comes from
+// the database (as in `msgbroker up`); a DMZ proxy that pulls it from the main server comes later.
+
+#include <spdlog/spdlog.h>
+
+#include "backends.hpp"
+#include "msgbroker/crypto/envelope.hpp"
+#include "msgbroker/proxy/client_directory.hpp"
+#include "msgbroker/proxy/proxy_service.hpp"
+#include "service_apps.hpp"
+#include "service_host.hpp"
+
+namespace msgbroker::cli {
+
+namespace {
+
+class ProxyApp final : public ServiceApp {
+ public:
+  ~ProxyApp() override { Stop(); }
+  std::uint16_t port() const override { return host_.server->port(); }
+  void Stop() override {
+    if (stopped_) return;
+    stopped_ = true;
+    host_.Stop();  // after this every 202 is in the queue
+    if (directory_) directory_->Stop();
+    if (queue_) queue_->Close();
+  }
+
+  Status Start(const config::ProxyConfig& config, const Clock& clock) {
+    if (auto ok = RequireSharedQueue(config.queue, config::ProxyConfig::kSection); !ok) return ok;
+    auto queue = OpenQueue(config.queue, clock);
+    if (auto ok = Prefix("queue", queue); !ok) return ok;
+    queue_ = std::move(*queue);
+    auto database = OpenDatabase(config.database, clock);
+    if (auto ok = Prefix("database", database); !ok) return ok;
+    auto sealer =
+        crypto::EnvelopeSealer::LoadPublicKeyFile(config.secrets.envelope_public_key_file);
+    if (auto ok = Prefix("proxy", sealer); !ok) return ok;
+    sealer_ = std::move(*sealer);
+
+    auto clients = (*database)->clients();
+    directory_ = std::make_unique<proxy::ClientDirectory>(
+        [clients] { return clients->ListIdentities(); }, config.registry_refresh_interval);
+    if (auto ok = Prefix("proxy: client registry", directory_->Refresh()); !ok) return ok;
+    directory_->StartBackgroundRefresh();
+    service_ = std::make_unique<proxy::ProxyService>(proxy::ProxyOptions{}, *queue_, *directory_,
+                                                     *sealer_, clock, *host_.registry);
+    service_->RegisterRoutes(host_.router);
+    auto* service = service_.get();
+    if (auto ok = Prefix(
+            "proxy", host_.Start(
+                         "proxy", config.listen.host, config.listen.port, config.listen.io_threads,
+                         ToTlsServerConfig(config.tls), [service] { return service->Health(); },
+                         ToServerLimits(config.limits)));
+        !ok) {
+      return ok;
+    }
+    host_.status->ready = true;
+    spdlog::info("event=started service=proxy port={}", port());
+    return Ok();
+  }
+
+ private:
+  std::unique_ptr<queue::Queue> queue_;
+  std::unique_ptr<crypto::EnvelopeSealer> sealer_;
+  std::unique_ptr<proxy::ClientDirectory> directory_;
+  std::unique_ptr<proxy::ProxyService> service_;
+  ServiceHost host_;
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ServiceApp>> StartProxy(const config::ProxyConfig& config,
+                                               const Clock& clock) {
+  auto app = std::make_unique<ProxyApp>();
+  if (auto ok = app->Start(config, clock); !ok) return tl::unexpected(ok.error());
+  return std::unique_ptr<ServiceApp>(std::move(app));
+}
+
+}  // namespace msgbroker::cli

@@ -1,0 +1,91 @@
+#include "service_host.hpp"
+
+#include <signal.h>
+
+namespace msgbroker::cli {
+
+Status Prefix(const std::string& component, const Status& status) {
+  if (status) return Ok();
+  return Fail(status.error().code, component + ": " + status.error().message, status.error().field);
+}
+
+Status ServiceHost::Start(const std::string& name, std::string host, std::uint16_t port,
+                          std::size_t threads, std::optional<net::TlsServerConfig> tls,
+                          net::HealthProbe probe, net::ServerLimits limits) {
+  net::AddStandardEndpoints(router, name, status, std::move(probe), registry);
+  net::HttpServerOptions options;
+  options.service = name;
+  options.address = std::move(host);
+  options.port = port;
+  options.threads = threads;
+  options.tls = std::move(tls);
+  options.limits = limits;
+  server = std::make_unique<net::HttpServer>(std::move(options), std::move(router), *registry);
+  auto started = server->Start();
+  if (!started) server.reset();
+  return started;
+}
+
+void ServiceHost::Stop() {
+  status->ready = false;
+  if (server) server->Stop(kDrainGrace);
+}
+
+net::TlsVersion ToTlsVersion(config::TlsVersion version) {
+  return version == config::TlsVersion::kTls13 ? net::TlsVersion::kTls13 : net::TlsVersion::kTls12;
+}
+
+net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls) {
+  net::TlsServerConfig out;
+  out.cert_file = tls.cert_file;
+  out.key_file = tls.key_file;
+  out.ca_file = tls.ca_file;
+  out.min_version = ToTlsVersion(tls.min_version);
+  return out;
+}
+
+net::TlsClientConfig ToTlsClientConfig(const config::TlsConfig& tls) {
+  net::TlsClientConfig out;
+  out.ca_file = tls.ca_file;
+  out.cert_file = tls.cert_file;
+  out.key_file = tls.key_file;
+  out.min_version = ToTlsVersion(tls.min_version);
+  return out;
+}
+
+net::ServerLimits ToServerLimits(const config::LimitsConfig& limits) {
+  net::ServerLimits out;
+  out.max_header_bytes = limits.max_header_bytes;
+  out.max_body_bytes = limits.max_body_bytes;
+  out.max_connections = limits.max_connections;
+  out.handshake_timeout = limits.handshake_timeout;
+  out.request_timeout = limits.request_timeout;
+  out.idle_timeout = limits.idle_timeout;
+  return out;
+}
+
+namespace {
+
+sigset_t StopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  return signals;
+}
+
+}  // namespace
+
+void BlockStopSignals() {
+  const sigset_t signals = StopSignals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+int WaitForStopSignal() {
+  const sigset_t signals = StopSignals();
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  return signal_number;
+}
+
+}  // namespace msgbroker::cli

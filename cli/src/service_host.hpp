@@ -1,0 +1,58 @@
+#pragma once
+// What every composition root shares: one service's HTTP face (router, metrics registry,
+// readiness, server), error prefixes naming the component, conversion of configuration into the
+// network layer's types, and waiting for SIGINT/SIGTERM.
+
+#include <prometheus/registry.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "msgbroker/config/config.hpp"
+#include "msgbroker/core/result.hpp"
+#include "msgbroker/net/http_server.hpp"
+#include "msgbroker/net/standard_endpoints.hpp"
+#include "msgbroker/net/tls.hpp"
+
+namespace msgbroker::cli {
+
+// How long a stopping server lets in-flight requests finish.
+inline constexpr auto kDrainGrace = std::chrono::seconds{5};
+
+// Prefixes an error with the component it came from ("proxy: …").
+Status Prefix(const std::string& component, const Status& status);
+template <typename T>
+Status Prefix(const std::string& component, const Result<T>& result) {
+  if (result) return Ok();
+  return Prefix(component, Status(tl::unexpected(result.error())));
+}
+
+// One service's HTTP face: /health, /healthz, /readyz, /metrics plus the service's routes.
+struct ServiceHost {
+  std::shared_ptr<prometheus::Registry> registry = std::make_shared<prometheus::Registry>();
+  std::shared_ptr<net::ServiceStatus> status = std::make_shared<net::ServiceStatus>();
+  net::Router router;
+  std::unique_ptr<net::HttpServer> server;
+
+  // Adds the standard endpoints to `router` and starts serving (not ready until status->ready).
+  Status Start(const std::string& name, std::string host, std::uint16_t port, std::size_t threads,
+               std::optional<net::TlsServerConfig> tls, net::HealthProbe probe,
+               net::ServerLimits limits = {});
+  // Not ready, then a graceful stop of the server (kDrainGrace).
+  void Stop();
+};
+
+net::TlsVersion ToTlsVersion(config::TlsVersion version);
+net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls);
+net::TlsClientConfig ToTlsClientConfig(const config::TlsConfig& tls);
+net::ServerLimits ToServerLimits(const config::LimitsConfig& limits);
+
+// Blocks SIGINT and SIGTERM in the calling thread; call before any thread starts, so that every
+// thread inherits the mask and only WaitForStopSignal receives them.
+void BlockStopSignals();
+// Waits for SIGINT or SIGTERM (blocked by BlockStopSignals); returns the signal number.
+int WaitForStopSignal();
+
+}  // namespace msgbroker::cli

@@ -1,0 +1,169 @@
+// `msgbroker main-server|proxy --config` and `admin migrate` as an operator runs them: the real
+// binary with a YAML configuration, checked from outside with curl.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <fstream>
+#include <regex>
+
+#include "msgbroker/cli/data_dir.hpp"
+#include "msgbroker/core/clock.hpp"
+#include "test_support.hpp"
+
+namespace msgbroker::testing {
+namespace {
+
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+void WriteFile(const fs::path& path, const std::string& content) { std::ofstream(path) << content; }
+
+// A bootstrapped data directory supplies the certificates, keys and SQLite database.
+struct ServiceFixture {
+  TempDir tmp;
+  cli::DataDirLayout layout;
+  fs::path config = tmp / "main-server.yaml";
+
+  ServiceFixture() {
+    auto dir = cli::OpenOrCreateDataDir(tmp / "data", SystemClock::Instance());
+    EXPECT_TRUE(dir) << dir.error().message;
+    if (dir) layout = dir->layout;
+    WriteFile(tmp / "database-url", "sqlite://" + layout.database().string() + "\n");
+    fs::permissions(tmp / "database-url", fs::perms::owner_read | fs::perms::owner_write);
+    WriteFile(config, MainServerYaml(""));
+  }
+
+  std::string MainServerYaml(const std::string& extra) const {
+    const auto role = pki::ServiceRole::kMainServer;
+    return "main_server:\n"
+           "  listen: {host: 127.0.0.1, port: 0, io_threads: 1}\n"
+           "  tls:\n"
+           "    cert_file: " +
+           layout.service_cert(role).string() +
+           "\n    key_file: " + layout.service_key(role).string() +
+           "\n    ca_file: " + layout.ca_cert().string() +
+           "\n  database: {url_file: " + (tmp / "database-url").string() +
+           "}\n"
+           "  secrets:\n"
+           "    key_ring_file: " +
+           layout.key_ring().string() +
+           "\n    sender_hmac_key_file: " + layout.sender_key().string() +
+           "\n    envelope_public_key_file: " + layout.envelope_public_key().string() +
+           "\n    envelope_secret_key_file: " + layout.envelope_secret_key().string() + "\n" +
+           extra;
+  }
+};
+
+int PortOf(const std::string& output) {
+  std::smatch m;
+  if (!std::regex_search(output, m, std::regex(R"(is up on port (\d+))"))) return 0;
+  return std::stoi(m[1].str());
+}
+
+TEST(ServiceCommandsTest, MainServerServesHealthOverHttpsAndStopsOnSigterm) {
+  ServiceFixture f;
+  ChildProcess server(MsgbrokerBinary(), {"main-server", "--config", f.config.string()});
+  auto out = server.WaitForOutput("is up on port", 60s);
+  ASSERT_TRUE(out) << server.output();
+  const int port = PortOf(*out);
+  ASSERT_GT(port, 0) << *out;
+
+  const std::string curl = "curl -sS --cacert " + f.layout.ca_cert().string() +
+                           " https://127.0.0.1:" + std::to_string(port);
+  auto [rc, ready] = RunShell(curl + "/readyz -o /dev/null -w '%{http_code}'");
+  EXPECT_EQ(rc, 0) << ready;
+  EXPECT_EQ(ready, "200");
+  auto [hc, health] = RunShell(curl + "/health");
+  EXPECT_EQ(hc, 0) << health;
+  EXPECT_NE(health.find("\"status\":\"healthy\""), std::string::npos) << health;
+  EXPECT_NE(health.find("\"service\":\"main_server\""), std::string::npos) << health;
+  auto [mc, metrics] = RunShell(curl + "/metrics");
+  EXPECT_NE(metrics.find("http_requests_total"), std::string::npos) << metrics;
+
+  server.Signal(SIGTERM);
+  auto code = server.Wait(30s);
+  ASSERT_TRUE(code) << server.output();
+  EXPECT_EQ(*code, 0) << server.output();
+  EXPECT_NE(server.output().find("Stopped."), std::string::npos) << server.output();
+}
+
+TEST(ServiceCommandsTest, CheckConfigPrintsTheEffectiveConfigWithSecretsRedacted) {
+  ServiceFixture f;
+  const std::string bin = MsgbrokerBinary();
+  auto [ok_code, ok_out] =
+      RunShell("env DATABASE_URL='postgresql://mb:s3cret@db.internal/mb' MAIN_SERVER_PORT=9443 " +
+               bin + " main-server --config " + f.config.string() + " --check-config");
+  EXPECT_EQ(ok_code, 0) << ok_out;
+  EXPECT_NE(ok_out.find("url: postgresql://mb:***@db.internal/mb"), std::string::npos) << ok_out;
+  EXPECT_NE(ok_out.find("port: 9443"), std::string::npos) << ok_out;
+  EXPECT_NE(ok_out.find("configuration ok"), std::string::npos) << ok_out;
+  EXPECT_EQ(ok_out.find("s3cret"), std::string::npos) << ok_out;
+
+  fs::permissions(f.layout.key_ring(), fs::perms::others_read, fs::perm_options::add);
+  auto [exposed_code, exposed] =
+      RunShell(bin + " main-server --config " + f.config.string() + " --check-config");
+  EXPECT_EQ(exposed_code, 2) << exposed;
+  EXPECT_NE(exposed.find("main_server.secrets.key_ring_file: "), std::string::npos) << exposed;
+  EXPECT_NE(exposed.find("readable by group or others"), std::string::npos) << exposed;
+}
+
+TEST(ServiceCommandsTest, ABadConfigExitsWithTwoAndNamesTheKeyPath) {
+  ServiceFixture f;
+  const std::string bin = MsgbrokerBinary();
+  WriteFile(f.config, f.MainServerYaml("  listen_typo: {port: 1}\n"));
+  auto [code, out] = RunShell(bin + " main-server --config " + f.config.string());
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("main_server.listen_typo: unknown key"), std::string::npos) << out;
+
+  WriteFile(f.config, f.MainServerYaml("  log_level: \"${MSGBROKER_TEST_UNSET_VARIABLE}\"\n"));
+  auto [env_code, env_out] = RunShell(bin + " main-server --config " + f.config.string());
+  EXPECT_EQ(env_code, 2) << env_out;
+  EXPECT_NE(env_out.find("MSGBROKER_TEST_UNSET_VARIABLE is not set"), std::string::npos) << env_out;
+
+  auto [missing_code, missing] =
+      RunShell(bin + " portal --config " + (f.tmp / "none.yaml").string());
+  EXPECT_EQ(missing_code, 2) << missing;
+  EXPECT_NE(missing.find("none.yaml: cannot read"), std::string::npos) << missing;
+}
+
+TEST(ServiceCommandsTest, SeparateProxyAndWorkerRefuseTheEmbeddedQueue) {
+  TempDir tmp;
+  const std::string bin = MsgbrokerBinary();
+  WriteFile(tmp / "proxy.yaml", "proxy:\n  queue: {type: embedded}\n");
+  auto [code, out] = RunShell(bin + " proxy --config " + (tmp / "proxy.yaml").string());
+  EXPECT_EQ(code, 2) << out;
+  EXPECT_NE(out.find("proxy.queue.type: 'embedded' is a single-process queue"), std::string::npos)
+      << out;
+  WriteFile(tmp / "worker.yaml", "worker: {}\n");
+  auto [worker_code, worker_out] =
+      RunShell(bin + " worker --config " + (tmp / "worker.yaml").string() + " --check-config");
+  EXPECT_EQ(worker_code, 2) << worker_out;
+  EXPECT_NE(worker_out.find("worker.queue.type"), std::string::npos) << worker_out;
+}
+
+TEST(ServiceCommandsTest, AdminMigratePrintsTheSchemaVersion) {
+  ServiceFixture f;
+  const std::string bin = MsgbrokerBinary();
+  auto [code, out] =
+      RunShell(bin + " admin migrate --database-url sqlite://" + (f.tmp / "fresh.db").string());
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_TRUE(std::regex_search(out, std::regex(R"(database schema version [1-9]\d*)"))) << out;
+
+  auto [cfg_code, cfg_out] = RunShell(bin + " admin migrate --config " + f.config.string());
+  EXPECT_EQ(cfg_code, 0) << cfg_out;
+  EXPECT_NE(cfg_out.find("database schema version"), std::string::npos) << cfg_out;
+
+  auto [pg_code, pg_out] =
+      RunShell(bin + " admin migrate --database-url postgresql://mb:s3cret@127.0.0.1:1/mb");
+  EXPECT_EQ(pg_code, 1) << pg_out;
+  EXPECT_NE(pg_out.find("cannot connect to PostgreSQL at 127.0.0.1:1"), std::string::npos)
+      << pg_out;
+  EXPECT_EQ(pg_out.find("s3cret"), std::string::npos) << pg_out;
+
+  auto [usage_code, usage_out] = RunShell(bin + " admin migrate");
+  EXPECT_NE(usage_code, 0) << usage_out;
+}
+
+}  // namespace
+}  // namespace msgbroker::testing

@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Test fixture: a private PostgreSQL 15 for the tests, on 127.0.0.1, on a free port, with its own
+# data directory (fsync on, as the no-loss tests need), its Unix socket inside DIR, and a database
+# owned by a user with a random password (scram-sha-256 over TCP), owned by this fixture alone.
+#   postgres.sh start DIR -> starts it, writes DIR/server.env (DATABASE_URL, PGHOST, PGPORT,
+#                            PGUSER, PGPASSWORD, PGDATABASE, PG_BIN, SERVER_PID)
+#   postgres.sh stop DIR  -> stops it by the PID it recorded
+# The user owns its database, so tests may create and drop schemas in it (one per test).
+# initdb refuses to run as root: as root, the server runs as the `postgres` system user.
+# See libs/testing/include/msgbroker/testing/test_servers.hpp.
+set -euo pipefail
+cmd=${1:?start|stop}
+dir=${2:?state directory}
+bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+as_owner=()
+if [[ $EUID -eq 0 ]]; then as_owner=(runuser -u postgres --); fi
+
+stop_pid() {
+  local pid=$1
+  kill -INT "$pid" 2>/dev/null || return 0  # SIGINT: PostgreSQL's "fast" shutdown
+  for _ in $(seq 1 300); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+# The postmaster's PID from its pid file (first line), if it is still there.
+recorded_pid() {
+  if [[ -s "$dir/data/postmaster.pid" ]]; then head -n 1 "$dir/data/postmaster.pid"; fi
+}
+
+case "$cmd" in
+  start)
+    pid=$(recorded_pid 2>/dev/null || true)
+    if [[ -n "$pid" ]]; then stop_pid "$pid"; fi
+    rm -rf "$dir"
+    mkdir -p "$dir/sock"
+    dir=$(cd "$dir" && pwd)
+    if [[ $EUID -eq 0 ]]; then
+      chown -R postgres:postgres "$dir"
+      # The server user must be able to reach DIR.
+      parent=$dir
+      while [[ "$parent" != "/" ]]; do
+        parent=$(dirname "$parent")
+        if ! runuser -u postgres -- test -x "$parent"; then
+          echo "the postgres user cannot reach $parent" >&2
+          exit 1
+        fi
+      done
+    fi
+    chmod 0700 "$dir"
+    password=$(head -c 18 /dev/urandom | base64 | tr -d '+/=')
+    user=msgbroker
+    database=msgbroker
+    if ! "${as_owner[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth-local=trust \
+      --auth-host=scram-sha-256 --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1; then
+      echo "initdb failed; log:" >&2
+      cat "$dir/initdb.log" >&2 || true
+      exit 1
+    fi
+    # Only loopback TCP with a password, and the socket (trust) inside DIR for this script.
+    cat >"$dir/data/pg_hba.conf" <<HBA
+local all postgres trust
+host all all 127.0.0.1/32 scram-sha-256
+HBA
+    for _ in $(seq 1 20); do
+      port=$((20000 + RANDOM % 40000))
+      if ! "${as_owner[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$dir/sock
+            -c fsync=on -c synchronous_commit=on -c max_connections=200" \
+        start >/dev/null 2>&1; then
+        continue
+      fi
+      pid=$(recorded_pid)
+      # Ours, not another server that happened to hold the port: the postmaster of our data
+      # directory must be listening on the port, and the server there must serve our directory.
+      served=$("${as_owner[@]}" "$bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres \
+        -XAtqc 'SHOW data_directory' 2>/dev/null || true)
+      listed_port=$(sed -n 4p "$dir/data/postmaster.pid" 2>/dev/null || true)
+      if [[ -n "$pid" && "$served" == "$dir/data" && "$listed_port" == "$port" ]] &&
+        kill -0 "$pid" 2>/dev/null; then
+        "${as_owner[@]}" "$bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres -XAtq \
+          -v ON_ERROR_STOP=1 -v user="$user" -v password="$password" -v db="$database" \
+          >>"$dir/setup.log" 2>&1 <<'SQL' || { cat "$dir/setup.log" >&2; stop_pid "$pid"; exit 1; }
+CREATE ROLE :"user" LOGIN PASSWORD :'password';
+CREATE DATABASE :"db" OWNER :"user";
+SQL
+        # Over TCP with the password, as the tests connect.
+        if ! PGPASSWORD="$password" "$bin/psql" -h 127.0.0.1 -p "$port" -U "$user" \
+          -d "$database" -XAtqc 'SELECT 1' >/dev/null 2>>"$dir/setup.log"; then
+          echo "cannot log in as $user over TCP; log:" >&2
+          cat "$dir/setup.log" >&2 || true
+          stop_pid "$pid"
+          exit 1
+        fi
+        cat >"$dir/server.env" <<ENV
+DATABASE_URL=postgresql://$user:$password@127.0.0.1:$port/$database
+PGHOST=127.0.0.1
+PGPORT=$port
+PGUSER=$user
+PGPASSWORD=$password
+PGDATABASE=$database
+PG_BIN=$bin
+SERVER_PID=$pid
+ENV
+        echo "postgres $pid on 127.0.0.1:$port"
+        exit 0
+      fi
+      if [[ -n "$pid" ]]; then stop_pid "$pid"; fi
+    done
+    echo "could not start postgres; log:" >&2
+    cat "$dir/postgres.log" >&2 || true
+    exit 1
+    ;;
+  stop)
+    pid=$(recorded_pid 2>/dev/null || true)
+    if [[ -n "$pid" ]]; then stop_pid "$pid"; fi
+    rm -rf "$dir"
+    ;;
+  *)
+    echo "usage: $0 start|stop DIR" >&2
+    exit 2
+    ;;
+esac
