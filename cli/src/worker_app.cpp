@@ -1,6 +1,10 @@
 // `msgbroker worker`: claims from the shared queue, delivers to the main server over mutual TLS.
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <array>
+#include <string>
 
 #include "backends.hpp"
 #include "msgbroker/net/https_client.hpp"
@@ -13,6 +17,12 @@ namespace msgbroker::cli {
 namespace {
 
 constexpr auto kDeliveryTimeout = std::chrono::seconds{30};
+
+std::string Hostname() {
+  std::array<char, 256> name{};
+  if (::gethostname(name.data(), name.size() - 1) != 0) return "unknown";
+  return name.data();
+}
 
 class WorkerApp final : public ServiceApp {
  public:
@@ -36,6 +46,8 @@ class WorkerApp final : public ServiceApp {
 
     const auto& w = config.worker;
     worker::WorkerOptions options;
+    // Consumer names tell worker processes apart in the queue (Redis consumer group members).
+    options.name = "worker-" + Hostname() + "-" + std::to_string(::getpid());
     options.concurrency = w.concurrency;
     options.batch_size = w.batch_size;
     options.max_attempts = w.max_attempts;
