@@ -11,19 +11,13 @@ set -euo pipefail
 cmd=${1:?start|stop}
 dir=${2:?state directory}
 
-stop_pid() {
-  local pid=$1
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 1 300); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+stop_mariadb() { stop_pid "$1" TERM 300; }
 
 case "$cmd" in
   start)
-    if [[ -f "$dir/mariadbd.pid" ]]; then stop_pid "$(cat "$dir/mariadbd.pid")"; fi
+    if [[ -f "$dir/mariadbd.pid" ]]; then stop_mariadb "$(cat "$dir/mariadbd.pid")"; fi
     rm -rf "$dir"
     mkdir -p "$dir/data"
     dir=$(cd "$dir" && pwd)
@@ -59,12 +53,12 @@ case "$cmd" in
         sleep 0.1
       done
       if [[ "$up" != yes || ! -s "$dir/mariadbd.pid" ]]; then
-        stop_pid "$launched"
+        stop_mariadb "$launched"
         continue
       fi
       pid=$(cat "$dir/mariadbd.pid")
       if [[ "$pid" != "$launched" ]]; then
-        stop_pid "$launched"
+        stop_mariadb "$launched"
         continue
       fi
       "${root_sql[@]}" <<SQL
@@ -92,14 +86,14 @@ ENV
         echo "mariadbd $pid on 127.0.0.1:$port"
         exit 0
       fi
-      stop_pid "$pid"
+      stop_mariadb "$pid"
     done
     echo "could not start mariadbd; log:" >&2
     cat "$dir/error.log" >&2 || true
     exit 1
     ;;
   stop)
-    if [[ -f "$dir/mariadbd.pid" ]]; then stop_pid "$(cat "$dir/mariadbd.pid")"; fi
+    if [[ -f "$dir/mariadbd.pid" ]]; then stop_mariadb "$(cat "$dir/mariadbd.pid")"; fi
     rm -rf "$dir"
     ;;
   *)

@@ -16,15 +16,10 @@ bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
 as_owner=()
 if [[ $EUID -eq 0 ]]; then as_owner=(runuser -u postgres --); fi
 
-stop_pid() {
-  local pid=$1
-  kill -INT "$pid" 2>/dev/null || return 0  # SIGINT: PostgreSQL's "fast" shutdown
-  for _ in $(seq 1 300); do
-    kill -0 "$pid" 2>/dev/null || return 0
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-}
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# SIGINT is PostgreSQL's "fast" shutdown.
+stop_postgres() { stop_pid "$1" INT 300; }
 
 # The postmaster's PID from its pid file (first line), if it is still there.
 recorded_pid() {
@@ -34,7 +29,7 @@ recorded_pid() {
 case "$cmd" in
   start)
     pid=$(recorded_pid 2>/dev/null || true)
-    if [[ -n "$pid" ]]; then stop_pid "$pid"; fi
+    if [[ -n "$pid" ]]; then stop_postgres "$pid"; fi
     rm -rf "$dir"
     mkdir -p "$dir/sock"
     dir=$(cd "$dir" && pwd)
@@ -83,7 +78,7 @@ HBA
         kill -0 "$pid" 2>/dev/null; then
         "${as_owner[@]}" "$bin/psql" -h "$dir/sock" -p "$port" -U postgres -d postgres -XAtq \
           -v ON_ERROR_STOP=1 -v user="$user" -v password="$password" -v db="$database" \
-          >>"$dir/setup.log" 2>&1 <<'SQL' || { cat "$dir/setup.log" >&2; stop_pid "$pid"; exit 1; }
+          >>"$dir/setup.log" 2>&1 <<'SQL' || { cat "$dir/setup.log" >&2; stop_postgres "$pid"; exit 1; }
 CREATE ROLE :"user" LOGIN PASSWORD :'password';
 CREATE DATABASE :"db" OWNER :"user";
 SQL
@@ -92,7 +87,7 @@ SQL
           -d "$database" -XAtqc 'SELECT 1' >/dev/null 2>>"$dir/setup.log"; then
           echo "cannot log in as $user over TCP; log:" >&2
           cat "$dir/setup.log" >&2 || true
-          stop_pid "$pid"
+          stop_postgres "$pid"
           exit 1
         fi
         cat >"$dir/server.env" <<ENV
@@ -108,7 +103,7 @@ ENV
         echo "postgres $pid on 127.0.0.1:$port"
         exit 0
       fi
-      if [[ -n "$pid" ]]; then stop_pid "$pid"; fi
+      if [[ -n "$pid" ]]; then stop_postgres "$pid"; fi
     done
     echo "could not start postgres; log:" >&2
     cat "$dir/postgres.log" >&2 || true
@@ -116,7 +111,7 @@ ENV
     ;;
   stop)
     pid=$(recorded_pid 2>/dev/null || true)
-    if [[ -n "$pid" ]]; then stop_pid "$pid"; fi
+    if [[ -n "$pid" ]]; then stop_postgres "$pid"; fi
     rm -rf "$dir"
     ;;
   *)

@@ -742,17 +742,9 @@ EmbeddedQueue::~EmbeddedQueue() = default;
 
 void EmbeddedQueue::EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback done) {
   Impl& q = *impl_;
-  for (const auto& m : messages) {
-    if (m.id.empty()) {
-      done(Fail(ErrorCode::kInvalidRequest, "message id is empty", "id"));
-      return;
-    }
-    if (m.payload.size() > q.options.max_payload_bytes) {
-      done(Fail(ErrorCode::kPayloadTooLarge,
-                "queue payload of " + std::to_string(m.payload.size()) + " bytes exceeds " +
-                    std::to_string(q.options.max_payload_bytes)));
-      return;
-    }
+  if (auto ok = ValidateNewMessages(messages, q.options.max_payload_bytes); !ok) {
+    done(std::move(ok));
+    return;
   }
   const SystemTime now = log::ToLogTime(q.clock.Now());
   log::Record record;

@@ -344,17 +344,9 @@ RedisQueue::~RedisQueue() = default;
 
 void RedisQueue::EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback done) {
   Impl& q = *impl_;
-  for (const auto& m : messages) {
-    if (m.id.empty()) {
-      done(Fail(ErrorCode::kInvalidRequest, "message id is empty", "id"));
-      return;
-    }
-    if (m.payload.size() > q.options.max_payload_bytes) {
-      done(Fail(ErrorCode::kPayloadTooLarge,
-                "queue payload of " + std::to_string(m.payload.size()) + " bytes exceeds " +
-                    std::to_string(q.options.max_payload_bytes)));
-      return;
-    }
+  if (auto ok = ValidateNewMessages(messages, q.options.max_payload_bytes); !ok) {
+    done(std::move(ok));
+    return;
   }
   Impl::Op op;
   op.args.reserve(3 + 2 * messages.size());

@@ -38,6 +38,10 @@ struct NewMessage {
   std::string payload;
 };
 
+// The checks every implementation applies to EnqueueAsync's input before storing anything:
+// kInvalidRequest for an empty id, kPayloadTooLarge for a payload over `max_payload_bytes`.
+Status ValidateNewMessages(std::span<const NewMessage> messages, std::size_t max_payload_bytes);
+
 struct ClaimedMessage {
   MessageId id;
   std::string payload;
