@@ -17,13 +17,14 @@
 #include <vector>
 
 #include "msgbroker/storage/sqlite_database.hpp"
+#include "store_bench_rows.hpp"
 
 namespace msgbroker::storage {
 namespace {
 
-namespace fs = std::filesystem;
+using bench::MakeBatch;
 
-constexpr std::size_t kContentBytes = 512;  // about an encrypted 1000-character message
+namespace fs = std::filesystem;
 
 class BenchDatabase {
  public:
@@ -51,29 +52,6 @@ class BenchDatabase {
   std::shared_ptr<SqliteDatabase> db_;
   std::shared_ptr<MessageStore> store_;
 };
-
-std::vector<StoredMessage> MakeBatch(std::size_t size, std::size_t serial) {
-  static const ClientId kClients[] = {*ClientId::Parse("acme"), *ClientId::Parse("globex"),
-                                      *ClientId::Parse("initech")};
-  const auto now = std::chrono::system_clock::now();
-  std::vector<StoredMessage> batch(size);
-  for (std::size_t i = 0; i < size; ++i) {
-    StoredMessage& m = batch[i];
-    m.id = MessageId::Generate(now);
-    m.client_id = kClients[(serial + i) % 3];
-    m.status = MessageStatus::kDelivered;
-    m.sender_hmac = std::string(64, static_cast<char>('a' + (serial + i) % 16));
-    m.sender_masked = "+4915****5678";
-    m.key_id = "k1";
-    m.nonce = std::string(12, '\x07');
-    m.content = std::string(kContentBytes, '\x5a');
-    m.attempts = 1;
-    m.queued_at = now;
-    m.delivered_at = now;
-    m.stored_at = now;
-  }
-  return batch;
-}
 
 void Fill(MessageStore& store, std::size_t rows) {
   for (std::size_t done = 0; done < rows; done += 500) {
