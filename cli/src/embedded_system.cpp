@@ -45,11 +45,13 @@ struct EmbeddedSystem::Impl {
   std::unique_ptr<proxy::ProxyService> proxy;
   std::unique_ptr<worker::Worker> worker;
   ServiceHost main_host, proxy_host, portal_host, worker_host;
+  std::unique_ptr<queue::QueueMonitor> monitor;  // exported on the worker's /metrics
   bool stopped = false;
 
   void Stop() {
     if (stopped) return;
     stopped = true;
+    if (monitor) monitor->Stop();
     portal_host.Stop();
     proxy_host.Stop();  // after this every 202 is in the queue
     if (directory) directory->Stop();
@@ -84,6 +86,9 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
       {.directory = layout.queue_dir(), .fsync = options.queue_fsync}, clock);
   if (auto ok = Prefix("queue", queue); !ok) return fail(ok);
   s.queue = std::move(*queue);
+  s.monitor = std::make_unique<queue::QueueMonitor>(*s.queue, clock, *s.worker_host.registry,
+                                                    kQueueProbeInterval);
+  s.monitor->Start();
 
   // Secrets.
   auto key_ring = crypto::KeyRing::LoadFile(layout.key_ring());
@@ -131,11 +136,14 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
                                                   *s.sealer, clock, *s.proxy_host.registry);
   s.proxy->RegisterRoutes(s.proxy_host.router);
   auto* proxy_service = s.proxy.get();
-  if (auto ok =
-          Prefix("proxy", s.proxy_host.Start(
-                              "proxy", options.host, options.proxy_port, options.io_threads,
-                              service_tls(pki::ServiceRole::kProxy),
-                              [proxy_service] { return proxy_service->Health(); }, ProxyLimits()));
+  auto* monitor = s.monitor.get();
+  if (auto ok = Prefix("proxy", s.proxy_host.Start(
+                                    "proxy", options.host, options.proxy_port, options.io_threads,
+                                    service_tls(pki::ServiceRole::kProxy),
+                                    [proxy_service, monitor] {
+                                      return WithQueueHealth(proxy_service->Health(), *monitor);
+                                    },
+                                    ProxyLimits()));
       !ok) {
     return fail(ok);
   }
@@ -164,7 +172,9 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   if (auto ok = Prefix(
           "worker metrics",
           s.worker_host.Start("worker", options.host, options.worker_metrics_port, 1, std::nullopt,
-                              [worker_service] { return worker_service->Health(); }));
+                              [worker_service, monitor] {
+                                return WithQueueHealth(worker_service->Health(), *monitor);
+                              }));
       !ok) {
     return fail(ok);
   }

@@ -21,6 +21,7 @@ class ProxyApp final : public ServiceApp {
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
+    if (monitor_) monitor_->Stop();
     host_.Stop();  // after this every 202 is in the queue
     if (directory_) directory_->Stop();
     if (queue_) queue_->Close();
@@ -46,17 +47,27 @@ class ProxyApp final : public ServiceApp {
     service_ = std::make_unique<proxy::ProxyService>(proxy::ProxyOptions{}, *queue_, *directory_,
                                                      *sealer_, clock, *host_.registry);
     service_->RegisterRoutes(host_.router);
+    // The proxy serves even while Redis is down (answering 503 + Retry-After), but reports not
+    // ready so that load balancers prefer proxies that can queue; it recovers by itself.
+    monitor_ = std::make_unique<queue::QueueMonitor>(
+        *queue_, clock, *host_.registry, kQueueProbeInterval,
+        [status = host_.status](bool available) { status->dependencies_ready = available; });
+    monitor_->Start();
     auto* service = service_.get();
-    if (auto ok = Prefix(
-            "proxy", host_.Start(
-                         "proxy", config.listen.host, config.listen.port, config.listen.io_threads,
-                         ToTlsServerConfig(config.tls), [service] { return service->Health(); },
-                         ToServerLimits(config.limits)));
+    auto* monitor = monitor_.get();
+    if (auto ok = Prefix("proxy", host_.Start(
+                                      "proxy", config.listen.host, config.listen.port,
+                                      config.listen.io_threads, ToTlsServerConfig(config.tls),
+                                      [service, monitor] {
+                                        return WithQueueHealth(service->Health(), *monitor);
+                                      },
+                                      ToServerLimits(config.limits)));
         !ok) {
       return ok;
     }
     host_.status->ready = true;
-    spdlog::info("event=started service=proxy port={}", port());
+    spdlog::info("event=started service=proxy port={} queue_available={}", port(),
+                 monitor_->Last().available);
     return Ok();
   }
 
@@ -66,6 +77,7 @@ class ProxyApp final : public ServiceApp {
   std::unique_ptr<proxy::ClientDirectory> directory_;
   std::unique_ptr<proxy::ProxyService> service_;
   ServiceHost host_;
+  std::unique_ptr<queue::QueueMonitor> monitor_;  // after host_: it writes host_.status
   bool stopped_ = false;
 };
 

@@ -31,6 +31,21 @@ void ServiceHost::Stop() {
   if (server) server->Stop(kDrainGrace);
 }
 
+net::HealthCheck QueueHealth(const queue::QueueMonitor& monitor) {
+  const auto last = monitor.Last();
+  if (!last.available) return {net::HealthState::kUnhealthy, last.error};
+  return {net::HealthState::kHealthy, "ready=" + std::to_string(last.stats.ready) +
+                                          " delayed=" + std::to_string(last.stats.delayed) +
+                                          " in_flight=" + std::to_string(last.stats.in_flight) +
+                                          " dead=" + std::to_string(last.stats.dead)};
+}
+
+std::map<std::string, net::HealthCheck> WithQueueHealth(
+    std::map<std::string, net::HealthCheck> checks, const queue::QueueMonitor& monitor) {
+  checks["queue"] = QueueHealth(monitor);
+  return checks;
+}
+
 net::TlsVersion ToTlsVersion(config::TlsVersion version) {
   return version == config::TlsVersion::kTls13 ? net::TlsVersion::kTls13 : net::TlsVersion::kTls12;
 }

@@ -15,11 +15,14 @@
 #include "msgbroker/net/http_server.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/net/tls.hpp"
+#include "msgbroker/queue/queue_monitor.hpp"
 
 namespace msgbroker::cli {
 
 // How long a stopping server lets in-flight requests finish.
 inline constexpr auto kDrainGrace = std::chrono::seconds{5};
+// How often a service asks its queue for depth, lag and availability (queue::QueueMonitor).
+inline constexpr auto kQueueProbeInterval = std::chrono::seconds{1};
 
 // Prefixes an error with the component it came from ("proxy: …").
 Status Prefix(const std::string& component, const Status& status);
@@ -43,6 +46,12 @@ struct ServiceHost {
   // Not ready, then a graceful stop of the server (kDrainGrace).
   void Stop();
 };
+
+// The "queue" entry of /health from the monitor's last probe (never a call to the queue itself).
+net::HealthCheck QueueHealth(const queue::QueueMonitor& monitor);
+// `checks` plus the "queue" entry.
+std::map<std::string, net::HealthCheck> WithQueueHealth(
+    std::map<std::string, net::HealthCheck> checks, const queue::QueueMonitor& monitor);
 
 net::TlsVersion ToTlsVersion(config::TlsVersion version);
 net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls);

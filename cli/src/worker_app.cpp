@@ -32,6 +32,7 @@ class WorkerApp final : public ServiceApp {
     if (stopped_) return;
     stopped_ = true;
     if (worker_) worker_->Stop();  // finishes the batch in hand
+    if (monitor_) monitor_->Stop();
     host_.Stop();
     if (queue_) queue_->Close();
   }
@@ -62,11 +63,17 @@ class WorkerApp final : public ServiceApp {
           return std::make_unique<worker::HttpDeliveryClient>(main_endpoint, tls, kDeliveryTimeout);
         },
         clock, *host_.registry);
+    // Queue depth and lag are exported by every worker (a dashboard takes the max over them).
+    monitor_ =
+        std::make_unique<queue::QueueMonitor>(*queue_, clock, *host_.registry, kQueueProbeInterval);
+    monitor_->Start();
     auto* worker = worker_.get();
-    if (auto ok =
-            Prefix("worker metrics", host_.Start("worker", config.metrics.host, config.metrics.port,
-                                                 config.metrics.io_threads, std::nullopt,
-                                                 [worker] { return worker->Health(); }));
+    auto* monitor = monitor_.get();
+    if (auto ok = Prefix(
+            "worker metrics",
+            host_.Start("worker", config.metrics.host, config.metrics.port,
+                        config.metrics.io_threads, std::nullopt,
+                        [worker, monitor] { return WithQueueHealth(worker->Health(), *monitor); }));
         !ok) {
       return ok;
     }
@@ -80,6 +87,7 @@ class WorkerApp final : public ServiceApp {
   std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<worker::Worker> worker_;
   ServiceHost host_;
+  std::unique_ptr<queue::QueueMonitor> monitor_;
   bool stopped_ = false;
 };
 

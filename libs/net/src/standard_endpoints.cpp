@@ -59,9 +59,16 @@ void AddStandardEndpoints(Router& router, std::string service,
   router.Add(
       http::verb::get, "/readyz",
       [status](HttpRequest&&, const RequestContext&, Responder respond) {
-        const bool ready = status->ready.load();
-        respond(MakeJsonResponse(ready ? http::status::ok : http::status::service_unavailable,
-                                 {{"status", ready ? "ready" : "not_ready"}}));
+        if (!status->ready.load()) {
+          respond(MakeJsonResponse(http::status::service_unavailable,
+                                   {{"status", "not_ready"}, {"reason", "starting or stopping"}}));
+        } else if (!status->dependencies_ready.load()) {
+          respond(
+              MakeJsonResponse(http::status::service_unavailable,
+                               {{"status", "not_ready"}, {"reason", "dependency unavailable"}}));
+        } else {
+          respond(MakeJsonResponse(http::status::ok, {{"status", "ready"}}));
+        }
       });
   router.Add(
       http::verb::get, "/metrics",

@@ -97,8 +97,16 @@ TEST_F(StandardEndpointsTest, ReadyzFollowsServiceStatus) {
   response = Get("/readyz");
   EXPECT_EQ(response.result(), http::status::ok);
   EXPECT_EQ(nlohmann::json::parse(response.body())["status"], "ready");
+  status_->dependencies_ready = false;  // e.g. the proxy's queue is down
+  response = Get("/readyz");
+  EXPECT_EQ(response.result(), http::status::service_unavailable);
+  EXPECT_EQ(nlohmann::json::parse(response.body())["reason"], "dependency unavailable");
+  status_->dependencies_ready = true;
+  EXPECT_EQ(Get("/readyz").result(), http::status::ok);
   status_->ready = false;
-  EXPECT_EQ(Get("/readyz").result(), http::status::service_unavailable);
+  response = Get("/readyz");
+  EXPECT_EQ(response.result(), http::status::service_unavailable);
+  EXPECT_EQ(nlohmann::json::parse(response.body())["reason"], "starting or stopping");
 }
 
 TEST_F(StandardEndpointsTest, MetricsExposeRequestCounters) {

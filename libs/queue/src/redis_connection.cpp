@@ -44,7 +44,9 @@ bool IsErrorReply(const redisReply* reply) noexcept {
   return reply != nullptr && reply->type == REDIS_REPLY_ERROR;
 }
 
-Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options) {
+Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options,
+                                                     bool* refused) {
+  if (refused != nullptr) *refused = false;
   std::string where = "redis " + options.host + ":" + std::to_string(options.port);
   redisContext* context = redisConnectWithTimeout(options.host.c_str(), options.port,
                                                   ToTimeval(options.connect_timeout));
@@ -72,6 +74,7 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& op
     auto reply = conn->Command(step.argv);
     if (!reply) return tl::unexpected(reply.error());
     if (IsErrorReply(reply->get())) {
+      if (refused != nullptr) *refused = true;
       return Fail(ErrorCode::kQueueUnavailable,
                   where + ": " + step.what + " failed: " + std::string(ReplyString(reply->get())));
     }

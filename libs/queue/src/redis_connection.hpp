@@ -37,8 +37,11 @@ bool IsErrorReply(const redisReply* reply) noexcept;
 class Connection {
  public:
   // Connects, sends AUTH (when there is a password) and SELECT, and checks the server answers.
-  // Errors are kQueueUnavailable and name host:port and what failed.
-  static Result<std::unique_ptr<Connection>> Open(const ConnectionOptions& options);
+  // Errors are kQueueUnavailable and name host:port and what failed. `refused`, when given, is
+  // set to whether the server was reached and said no (wrong password, no such database): a
+  // configuration error rather than an outage.
+  static Result<std::unique_ptr<Connection>> Open(const ConnectionOptions& options,
+                                                  bool* refused = nullptr);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;

@@ -1,5 +1,6 @@
 #include "msgbroker/queue/redis_queue.hpp"
 
+#include <openssl/sha.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -75,6 +76,20 @@ Result<MessageId> ParseId(std::string_view text) {
   auto id = MessageId::Parse(text);
   if (!id) return Fail(ErrorCode::kDataCorrupted, "redis queue holds a malformed message id");
   return *id;
+}
+
+// Lowercase hex SHA1, the name Redis gives a script.
+std::string Sha1Hex(std::string_view text) {
+  std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
+  SHA1(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(2 * digest.size());
+  for (unsigned char byte : digest) {
+    out.push_back(kHex[byte >> 4]);
+    out.push_back(kHex[byte & 0x0f]);
+  }
+  return out;
 }
 
 tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queue is closed"); }
@@ -308,33 +323,32 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
     return Fail(ErrorCode::kInvalidRequest, "redis queue: max_pipeline must be at least 1");
   }
   auto impl = std::make_unique<Impl>(std::move(options), clock);
-  auto conn = Connection::Open(impl->connection);
-  if (!conn) return tl::unexpected(conn.error());
-  for (std::size_t i = 0; i < kScriptCount; ++i) {
-    auto reply = (*conn)->Command({"SCRIPT", "LOAD", impl->bodies[i]});
-    if (!reply) return tl::unexpected(reply.error());
-    if (redis::IsErrorReply(reply->get())) {
-      return Impl::ScriptError(**conn, static_cast<Script>(i), reply->get());
-    }
-    impl->shas[i] = std::string(redis::ReplyString(reply->get()));
+  // The scripts are addressed by their SHA1, computed here: EVALSHA needs no SCRIPT LOAD, and a
+  // server that does not know a script yet (first use, restart) gets it once through EVAL. The
+  // consumer group is created by the claim script when missing. So nothing needs the server now.
+  for (std::size_t i = 0; i < kScriptCount; ++i) impl->shas[i] = Sha1Hex(impl->bodies[i]);
+  // One connection to tell the operator at once how things stand. A server that answered and
+  // refused (wrong password, no such database) is a configuration error; an unreachable one is
+  // an outage the queue rides out: its calls fail with kQueueUnavailable until it is back.
+  bool refused = false;
+  auto conn = Connection::Open(impl->connection, &refused);
+  if (!conn && refused) return tl::unexpected(conn.error());
+  if (conn) {
+    impl->Release(std::move(*conn));
+  } else {
+    impl->healthy = false;
+    spdlog::warn("event=queue_redis_unavailable server={}:{} error=\"{}\"", impl->options.host,
+                 impl->options.port, conn.error().message);
   }
-  auto group = (*conn)->Command({"XGROUP", "CREATE", impl->stream, "workers", "0", "MKSTREAM"});
-  if (!group) return tl::unexpected(group.error());
-  if (redis::IsErrorReply(group->get()) &&
-      !redis::ReplyString(group->get()).starts_with("BUSYGROUP")) {
-    return Fail(ErrorCode::kQueueUnavailable, (*conn)->where() +
-                                                  ": cannot create the consumer group: " +
-                                                  std::string(redis::ReplyString(group->get())));
-  }
-  impl->Release(std::move(*conn));
   try {
     impl->writer = std::thread([p = impl.get()] { p->WriterLoop(); });
   } catch (const std::system_error& e) {
     return Fail(ErrorCode::kQueueUnavailable,
                 std::string("redis queue: cannot start writer thread: ") + e.what());
   }
-  spdlog::info("event=queue_opened backend=redis server={}:{} db={} prefix={}", impl->options.host,
-               impl->options.port, impl->options.db, impl->options.key_prefix);
+  spdlog::info("event=queue_opened backend=redis server={}:{} db={} prefix={} reachable={}",
+               impl->options.host, impl->options.port, impl->options.db, impl->options.key_prefix,
+               conn.has_value());
   return std::unique_ptr<RedisQueue>(new RedisQueue(std::move(impl)));
 }
 

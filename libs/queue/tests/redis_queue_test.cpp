@@ -459,16 +459,38 @@ TEST_F(RedisQueueTest, StalledServerTimesOutAndTheQueueRecovers) {
   EXPECT_EQ(payloads, (std::vector<std::string>{"after", "before"}));
 }
 
-TEST_F(RedisQueueTest, UnreachableServerFailsOpenNamingIt) {
-  options_.port = FreePort();
+// No server at start-up (a proxy or worker that starts before Redis): Open succeeds, every call
+// fails fast with kQueueUnavailable naming the server, and once the server is there the same
+// queue works without being reopened (scripts and consumer group are set up on first use).
+TEST_F(RedisQueueTest, UnreachableServerAtOpenIsAnOutageTheQueueRidesOut) {
+  PrivateRedis server;
   const auto t0 = std::chrono::steady_clock::now();
-  auto opened = RedisQueue::Open(options_, clock_);
-  ASSERT_FALSE(opened);
-  EXPECT_EQ(opened.error().code, ErrorCode::kQueueUnavailable);
-  EXPECT_NE(opened.error().message.find("127.0.0.1:" + std::to_string(options_.port)),
-            std::string::npos)
-      << opened.error().message;
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+  auto opened = RedisQueue::Open(server.Options(), clock_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& q = **opened;
+  const std::string where = "127.0.0.1:" + std::to_string(server.Options().port);
+  const Status down = EnqueueAndWait(q, {NewMessage{MessageId::Generate(clock_.Now()), "early"}});
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().code, ErrorCode::kQueueUnavailable);
+  EXPECT_NE(down.error().message.find(where), std::string::npos) << down.error().message;
+  auto claim = q.Claim("w", 10, kLease, milliseconds(100));
+  ASSERT_FALSE(claim);
+  EXPECT_EQ(claim.error().code, ErrorCode::kQueueUnavailable);
+  auto stats = q.Stats();
+  ASSERT_FALSE(stats);
+  EXPECT_NE(stats.error().message.find(where), std::string::npos) << stats.error().message;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5)) << "calls did not fail fast";
+
+  ASSERT_TRUE(server.Start());
+  ASSERT_TRUE(mt::WaitFor([&] { return static_cast<bool>(q.Stats()); }, milliseconds(10'000)));
+  EnqueueOne(q, "first");
+  auto claimed = q.Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  EXPECT_EQ(Payloads(*claimed), (std::vector<std::string>{"first"}));
+  ASSERT_TRUE(q.Ack(std::vector<MessageId>{claimed->front().id}));
+  auto after = q.Stats();
+  ASSERT_TRUE(after) << after.error().message;
+  EXPECT_EQ(after->ready + after->in_flight, 0u);
 }
 
 }  // namespace

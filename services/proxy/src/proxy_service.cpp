@@ -68,13 +68,6 @@ void ProxyService::RegisterRoutes(net::Router& router) {
 
 std::map<std::string, net::HealthCheck> ProxyService::Health() const {
   std::map<std::string, net::HealthCheck> checks;
-  if (auto stats = queue_.Stats(); stats) {
-    checks["queue"] = {
-        net::HealthState::kHealthy,
-        "ready=" + std::to_string(stats->ready) + " in_flight=" + std::to_string(stats->in_flight)};
-  } else {
-    checks["queue"] = {net::HealthState::kUnhealthy, stats.error().message};
-  }
   checks["client_registry"] =
       directory_.healthy()
           ? net::HealthCheck{net::HealthState::kHealthy,

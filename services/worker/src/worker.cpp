@@ -92,21 +92,36 @@ void Worker::Start() {
     threads_.emplace_back([this, i] {
       const std::string consumer = options_.name + "-" + std::to_string(i);
       auto client = make_client_();
+      std::uint32_t failures = 0;  // consecutive failed delivery requests of this thread
       while (!stopping_.load()) {
-        auto claimed = RunOnce(consumer, *client);
-        if (!claimed && !stopping_.load()) {
+        auto round = RunRound(consumer, *client);
+        if (!round) {
+          if (stopping_.load()) break;
           spdlog::warn("event=worker_round_failed consumer={} error=\"{}\"", consumer,
-                       claimed.error().message);
+                       round.error().message);
           // The queue itself failed; do not spin.
-          std::this_thread::sleep_for(options_.claim_wait);
+          PauseFor(options_.claim_wait);
+        } else if (round->delivery_failed) {
+          PauseFor(BackoffDelay(options_.backoff, ++failures, uniform01_));
+        } else if (round->claimed > 0) {
+          failures = 0;
         }
       }
     });
   }
 }
 
+bool Worker::PauseFor(std::chrono::milliseconds d) {
+  std::unique_lock lock(pause_mu_);
+  return !pause_cv_.wait_for(lock, d, [this] { return stopping_.load(); });
+}
+
 void Worker::Stop() {
-  stopping_.store(true);
+  {
+    std::lock_guard lock(pause_mu_);
+    stopping_.store(true);
+  }
+  pause_cv_.notify_all();
   for (auto& t : threads_) {
     if (t.joinable()) t.join();
   }
@@ -115,13 +130,6 @@ void Worker::Stop() {
 
 std::map<std::string, net::HealthCheck> Worker::Health() const {
   std::map<std::string, net::HealthCheck> checks;
-  if (auto stats = queue_.Stats(); stats) {
-    checks["queue"] = {net::HealthState::kHealthy,
-                       "ready=" + std::to_string(stats->ready) + " delayed=" +
-                           std::to_string(stats->delayed) + " dead=" + std::to_string(stats->dead)};
-  } else {
-    checks["queue"] = {net::HealthState::kUnhealthy, stats.error().message};
-  }
   checks["main_server"] = last_delivery_ok_.load()
                               ? net::HealthCheck{net::HealthState::kHealthy, "last delivery ok"}
                               : net::HealthCheck{net::HealthState::kDegraded,
@@ -154,10 +162,16 @@ Result<std::vector<api::DeliveryResult>> Worker::DeliverSplitting(
 }
 
 Result<std::size_t> Worker::RunOnce(std::string_view consumer, DeliveryClient& client) {
+  auto round = RunRound(consumer, client);
+  if (!round) return tl::unexpected(round.error());
+  return round->claimed;
+}
+
+Result<Worker::Round> Worker::RunRound(std::string_view consumer, DeliveryClient& client) {
   auto claimed =
       queue_.Claim(consumer, options_.batch_size, options_.visibility_timeout, options_.claim_wait);
   if (!claimed) return tl::unexpected(claimed.error());
-  if (claimed->empty()) return std::size_t{0};
+  if (claimed->empty()) return Round{};
   const auto started = std::chrono::steady_clock::now();
   const auto now = clock_.Now();
   metrics_->batch_size.Observe(static_cast<double>(claimed->size()));
@@ -237,7 +251,7 @@ Result<std::size_t> Worker::RunOnce(std::string_view consumer, DeliveryClient& c
   }
   metrics_->batch_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-  return claimed->size();
+  return Round{claimed->size(), !results};
 }
 
 }  // namespace msgbroker::worker

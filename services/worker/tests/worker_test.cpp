@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <future>
 #include <random>
+#include <thread>
 
 #include "msgbroker/queue/embedded_queue.hpp"
 #include "msgbroker/worker/backoff.hpp"
@@ -249,6 +250,43 @@ TEST_F(WorkerTest, LeaseExpiryAfterAWorkerCrashRedeliversAndCountsAttempts) {
   clock_.Advance(options_.visibility_timeout + 1ms);
   EXPECT_EQ(*worker.RunOnce("w", client), 1u);
   EXPECT_EQ(client.seen[0][0].attempts, 2u);
+}
+
+// A main server that is down: the thread pauses after the failed request (backoff) instead of
+// claiming the next ready batch at once, and Stop() cuts the pause short.
+TEST_F(WorkerTest, PausesAfterAFailedDeliveryInsteadOfChurningTheBacklog) {
+  Enqueue(20);
+  options_.batch_size = 1;
+  options_.concurrency = 1;
+  options_.backoff = {2000ms, 60'000ms};
+  auto requests = std::make_shared<std::atomic<int>>(0);
+  class DownClient final : public DeliveryClient {
+   public:
+    explicit DownClient(std::shared_ptr<std::atomic<int>> n) : n_(std::move(n)) {}
+    Result<std::vector<api::DeliveryResult>> Deliver(
+        const std::vector<api::DeliveryItem>&) override {
+      ++*n_;
+      return Fail(ErrorCode::kServiceUnavailable, "connection refused");
+    }
+
+   private:
+    std::shared_ptr<std::atomic<int>> n_;
+  };
+  Worker worker(
+      options_, *queue_, [requests] { return std::make_unique<DownClient>(requests); }, clock_,
+      registry_, [] { return 0.0; });
+  worker.Start();
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (requests->load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(requests->load(), 1);
+  // Without the pause the thread would go through the other 19 ready messages in this time.
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(requests->load(), 1);
+  const auto t0 = std::chrono::steady_clock::now();
+  worker.Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s) << "Stop waited for the pause to end";
 }
 
 }  // namespace

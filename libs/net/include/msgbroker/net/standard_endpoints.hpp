@@ -27,14 +27,18 @@ struct HealthCheck {
 using HealthProbe = std::function<std::map<std::string, HealthCheck>()>;
 
 struct ServiceStatus {
-  std::atomic<bool> ready{false};  // /readyz: 200 when true, 503 otherwise
+  std::atomic<bool> ready{false};  // serving: set once started, cleared when stopping
+  // Cleared while a dependency the service cannot work without is unavailable (a proxy's queue),
+  // so that load balancers send traffic elsewhere; set again once it is back.
+  std::atomic<bool> dependencies_ready{true};
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
 };
 
 // /health  -> {"status":"healthy|degraded|unhealthy","version","timestamp","uptime_seconds",
 //              "service","checks":{name:{"status","detail"}}}; 503 when unhealthy.
 // /healthz -> 200 {"status":"alive"} while the process serves requests.
-// /readyz  -> 200 {"status":"ready"} or 503 {"status":"not_ready"}.
+// /readyz  -> 200 {"status":"ready"} when ready and dependencies_ready, otherwise
+//             503 {"status":"not_ready","reason":"starting or stopping"|"dependency unavailable"}.
 // /metrics -> Prometheus text format 0.0.4 of `registry`.
 void AddStandardEndpoints(Router& router, std::string service,
                           std::shared_ptr<ServiceStatus> status, HealthProbe probe,

@@ -7,12 +7,17 @@
 // it reached max_attempts or max_age. Items claimed after they already exceeded the limits are
 // reported to the main server as failed (so the database shows them) and dead-lettered.
 // Acks happen only after the main server answered 200, i.e. after its commit.
-// Stop(): no new claims; the batch in hand is finished (delivered and acked, or retried).
+// After a failed delivery request the thread pauses (backoff by its consecutive failures) before
+// it claims again, so a main-server outage does not spin through the backlog spending attempts.
+// Stop(): no new claims; the batch in hand is finished (delivered and acked, or retried); a pause
+// ends at once.
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -59,6 +64,13 @@ class Worker {
 
  private:
   struct Metrics;
+  struct Round {
+    std::size_t claimed = 0;
+    bool delivery_failed = false;  // the request to the main server failed as a whole
+  };
+  Result<Round> RunRound(std::string_view consumer, DeliveryClient& client);
+  // Sleeps up to `d`; false when Stop() ended the wait early.
+  bool PauseFor(std::chrono::milliseconds d);
   Result<std::vector<api::DeliveryResult>> DeliverSplitting(
       DeliveryClient& client, const std::vector<api::DeliveryItem>& items, std::size_t begin,
       std::size_t end);
@@ -70,6 +82,8 @@ class Worker {
   std::function<double()> uniform01_;
   std::unique_ptr<Metrics> metrics_;
   std::atomic<bool> stopping_{false};
+  std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
   std::atomic<bool> last_delivery_ok_{true};
   std::vector<std::thread> threads_;
 };
