@@ -37,9 +37,15 @@ class MainServerApp final : public ServiceApp {
     auto opener = crypto::EnvelopeOpener::LoadSecretKeyFile(secrets.envelope_public_key_file,
                                                             secrets.envelope_secret_key_file);
     if (auto ok = Prefix("main server", opener); !ok) return ok;
+    // A main server that cannot reach its database is not ready (its deliveries would fail),
+    // and turns ready again by itself when the database is back.
+    main_server::MainServerOptions options;
+    options.on_database_availability = [status = host_.status](bool available) {
+      status->dependencies_ready = available;
+    };
     service_ = std::make_unique<main_server::MainServerService>(
-        main_server::MainServerOptions{}, database_->messages(), std::move(*key_ring),
-        std::move(*hasher), std::move(*opener), clock, *host_.registry);
+        std::move(options), database_->messages(), std::move(*key_ring), std::move(*hasher),
+        std::move(*opener), clock, *host_.registry);
     service_->RegisterRoutes(host_.router);
     auto* service = service_.get();
     if (auto ok = Prefix("main server", host_.Start(

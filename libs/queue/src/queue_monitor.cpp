@@ -50,32 +50,18 @@ QueueMonitor::QueueMonitor(Queue& queue, const Clock& clock, prometheus::Registr
                            std::function<void(bool)> on_availability)
     : queue_(queue),
       clock_(clock),
-      interval_(interval),
       on_availability_(std::move(on_availability)),
-      metrics_(std::make_unique<Metrics>(metrics)) {}
+      metrics_(std::make_unique<Metrics>(metrics)),
+      probing_(interval, [this] { Probe(); }) {}
 
 QueueMonitor::~QueueMonitor() { Stop(); }
 
 void QueueMonitor::Start() {
   Probe();
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
-      lock.unlock();
-      Probe();
-      lock.lock();
-    }
-  });
+  probing_.Start();
 }
 
-void QueueMonitor::Stop() {
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (thread_.joinable()) thread_.join();
-}
+void QueueMonitor::Stop() { probing_.Stop(); }
 
 QueueMonitor::Snapshot QueueMonitor::Last() const {
   std::lock_guard lock(mu_);

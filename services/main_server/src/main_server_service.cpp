@@ -10,12 +10,14 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <charconv>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "msgbroker/api/contract.hpp"
 #include "msgbroker/api/delivery.hpp"
 #include "msgbroker/api/queue_envelope.hpp"
 #include "msgbroker/api/submit_message.hpp"
+#include "msgbroker/core/periodic_task.hpp"
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/net/http_types.hpp"
 #include "msgbroker/pki/certificate_info.hpp"
@@ -62,6 +64,30 @@ struct MainServerService::Impl {
   prometheus::Family<prometheus::Counter>& stored;
   prometheus::Family<prometheus::Counter>& deliveries;
   prometheus::Histogram& batch_seconds;
+
+  // The last database ping, for /health (never pinged on an I/O thread).
+  std::mutex database_mu;
+  Status database_status = Ok();
+  bool database_probed = false;
+  PeriodicTask database_probe{options.database_probe_interval, [this] { ProbeDatabase(); }};
+
+  void ProbeDatabase() {
+    Status status = store->Ping();
+    bool changed = false;
+    {
+      std::lock_guard lock(database_mu);
+      changed = !database_probed || static_cast<bool>(database_status) != status.has_value();
+      database_probed = true;
+      database_status = status;
+    }
+    if (!changed) return;
+    if (status) {
+      spdlog::info("event=database_available");
+    } else {
+      spdlog::warn("event=database_unavailable error=\"{}\"", status.error().message);
+    }
+    if (options.on_database_availability) options.on_database_availability(status.has_value());
+  }
 
   // Runs `job` on the blocking pool, or answers 503 when the pool is saturated.
   template <typename Job>
@@ -348,11 +374,17 @@ MainServerService::MainServerService(MainServerOptions options,
                                      std::unique_ptr<crypto::EnvelopeOpener> opener,
                                      const Clock& clock, prometheus::Registry& metrics)
     : impl_(std::make_shared<Impl>(options, std::move(store), std::move(key_ring),
-                                   std::move(sender_hasher), std::move(opener), clock, metrics)) {}
+                                   std::move(sender_hasher), std::move(opener), clock, metrics)) {
+  impl_->ProbeDatabase();
+  impl_->database_probe.Start();
+}
 
 MainServerService::~MainServerService() { Stop(); }
 
-void MainServerService::Stop() { impl_->pool.join(); }
+void MainServerService::Stop() {
+  impl_->database_probe.Stop();
+  impl_->pool.join();
+}
 
 void MainServerService::RegisterRoutes(net::Router& router) {
   auto impl = impl_;
@@ -394,10 +426,12 @@ void MainServerService::RegisterRoutes(net::Router& router) {
 
 std::map<std::string, net::HealthCheck> MainServerService::Health() const {
   std::map<std::string, net::HealthCheck> checks;
-  if (auto ok = impl_->store->Ping(); ok) {
-    checks["database"] = {net::HealthState::kHealthy, "ok"};
-  } else {
-    checks["database"] = {net::HealthState::kUnhealthy, ok.error().message};
+  {
+    std::lock_guard lock(impl_->database_mu);
+    checks["database"] = impl_->database_status
+                             ? net::HealthCheck{net::HealthState::kHealthy, "ok"}
+                             : net::HealthCheck{net::HealthState::kUnhealthy,
+                                                impl_->database_status.error().message};
   }
   checks["blocking_pool"] = {impl_->pending.load() >= impl_->options.max_pending_jobs
                                  ? net::HealthState::kDegraded

@@ -10,14 +10,13 @@
 // availability changes; services use it for readiness (a proxy whose queue is down is not ready).
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 
 #include "msgbroker/core/clock.hpp"
+#include "msgbroker/core/periodic_task.hpp"
 #include "msgbroker/queue/queue.hpp"
 
 namespace prometheus {
@@ -56,15 +55,12 @@ class QueueMonitor {
 
   Queue& queue_;
   const Clock& clock_;
-  const std::chrono::milliseconds interval_;
   std::function<void(bool)> on_availability_;
   std::unique_ptr<Metrics> metrics_;
 
   mutable std::mutex mu_;
-  std::condition_variable wake_;
   Snapshot last_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask probing_;  // last: stopped first
 };
 
 }  // namespace msgbroker::queue

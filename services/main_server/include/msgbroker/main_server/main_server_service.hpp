@@ -11,6 +11,7 @@
 // on a bounded blocking pool (`blocking_threads`), which answers through the Responder.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,6 +33,10 @@ namespace msgbroker::main_server {
 struct MainServerOptions {
   std::size_t blocking_threads = 2;
   std::size_t max_pending_jobs = 256;  // beyond -> 503 SERVICE_UNAVAILABLE with Retry-After
+  // The database is pinged this often on a thread of its own; /health reports the last answer.
+  std::chrono::milliseconds database_probe_interval{1000};
+  // Called after the first ping and whenever the database's availability changes (readiness).
+  std::function<void(bool available)> on_database_availability;
 };
 
 class MainServerService {
