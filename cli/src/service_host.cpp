@@ -50,12 +50,16 @@ net::TlsVersion ToTlsVersion(config::TlsVersion version) {
   return version == config::TlsVersion::kTls13 ? net::TlsVersion::kTls13 : net::TlsVersion::kTls12;
 }
 
+net::TlsPolicy ToTlsPolicy(const config::TlsConfig& tls) {
+  return {ToTlsVersion(tls.min_version), tls.ciphers, tls.cipher_suites, tls.groups};
+}
+
 net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls) {
   net::TlsServerConfig out;
   out.cert_file = tls.cert_file;
   out.key_file = tls.key_file;
   out.ca_file = tls.ca_file;
-  out.min_version = ToTlsVersion(tls.min_version);
+  out.policy = ToTlsPolicy(tls);
   return out;
 }
 
@@ -64,7 +68,7 @@ net::TlsClientConfig ToTlsClientConfig(const config::TlsConfig& tls) {
   out.ca_file = tls.ca_file;
   out.cert_file = tls.cert_file;
   out.key_file = tls.key_file;
-  out.min_version = ToTlsVersion(tls.min_version);
+  out.policy = ToTlsPolicy(tls);
   return out;
 }
 

@@ -54,6 +54,7 @@ std::map<std::string, net::HealthCheck> WithQueueHealth(
     std::map<std::string, net::HealthCheck> checks, const queue::QueueMonitor& monitor);
 
 net::TlsVersion ToTlsVersion(config::TlsVersion version);
+net::TlsPolicy ToTlsPolicy(const config::TlsConfig& tls);
 net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls);
 net::TlsClientConfig ToTlsClientConfig(const config::TlsConfig& tls);
 net::ServerLimits ToServerLimits(const config::LimitsConfig& limits);

@@ -253,6 +253,17 @@ std::string Text(const Choice& v) { return v.value; }
 template <typename T>
 requires std::is_unsigned_v<T> std::string Text(T v) { return std::to_string(v); }
 
+// A value as the file must spell it: values are expanded when loaded, so a '$' they still hold
+// is written as "$$" (otherwise "${X}" in a value would be expanded again by loading the dump).
+std::string Literal(const std::string& value) {
+  std::string out;
+  for (const char c : value) {
+    if (c == '$') out += '$';
+    out += c;
+  }
+  return out;
+}
+
 // Writes the same field list into a YAML tree, secrets redacted.
 class Dumper {
  public:
@@ -260,17 +271,19 @@ class Dumper {
 
   template <typename T>
   void Field(std::string_view key, T& value, Range = {}) {
-    node_[std::string(key)] = Text(value);
+    node_[std::string(key)] = Literal(Text(value));
   }
   void Field(std::string_view key, Choice value) { node_[std::string(key)] = Text(value); }
-  void Url(std::string_view key, std::string& value) { node_[std::string(key)] = RedactUrl(value); }
+  void Url(std::string_view key, std::string& value) {
+    node_[std::string(key)] = Literal(RedactUrl(value));
+  }
   // Shown only when set, so a dump of a configuration without secrets is a valid file.
   void Secret(std::string_view key, std::string& value, std::string_view) {
     if (!value.empty()) node_[std::string(key)] = std::string(kRedacted);
   }
   template <typename F>
   void Section(std::string_view key, F&& fields) {
-    Dumper sub(YAML::Node(YAML::NodeType::Map));
+    Dumper sub{YAML::Node(YAML::NodeType::Map)};
     fields(sub);
     node_[std::string(key)] = sub.node_;
   }
@@ -294,6 +307,9 @@ void Fields(V& v, TlsConfig& c) {
   v.Field("key_file", c.key_file);
   v.Field("ca_file", c.ca_file);
   v.Field("min_version", c.min_version);
+  v.Field("ciphers", c.ciphers);
+  v.Field("cipher_suites", c.cipher_suites);
+  v.Field("groups", c.groups);
 }
 
 template <typename V>
@@ -585,7 +601,7 @@ Result<C> LoadConfig(const fs::path& file, const Environment& env) {
 template <typename C>
 std::string DumpConfig(const C& config) {
   C copy = config;
-  Dumper dumper(YAML::Node(YAML::NodeType::Map));
+  Dumper dumper{YAML::Node(YAML::NodeType::Map)};
   Fields(dumper, copy);
   YAML::Node root(YAML::NodeType::Map);
   root[std::string(C::kSection)] = dumper.node();

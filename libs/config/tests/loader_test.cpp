@@ -69,7 +69,9 @@ TEST(ConfigParse, ReadsEveryKindOfValue) {
   auto c = ParseConfig<WorkerConfig>(R"(
 worker:
   metrics: {host: 127.0.0.1, port: 9200, io_threads: 1}
-  tls: {cert_file: /c.crt, key_file: /c.key, ca_file: /ca.crt, min_version: "1.3"}
+  tls: {cert_file: /c.crt, key_file: /c.key, ca_file: /ca.crt, min_version: "1.3",
+        ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384", cipher_suites: TLS_AES_256_GCM_SHA384,
+        groups: "X25519:P-256"}
   queue:
     type: redis
     redis: {host: redis.internal, port: 6380, db: 2, key_prefix: "mb:", password_file: /p}
@@ -89,6 +91,9 @@ worker:
   EXPECT_EQ(c->metrics.host, "127.0.0.1");
   EXPECT_EQ(c->metrics.port, 9200);
   EXPECT_EQ(c->tls.min_version, TlsVersion::kTls13);
+  EXPECT_EQ(c->tls.ciphers, "ECDHE-ECDSA-AES256-GCM-SHA384");
+  EXPECT_EQ(c->tls.cipher_suites, "TLS_AES_256_GCM_SHA384");
+  EXPECT_EQ(c->tls.groups, "X25519:P-256");
   EXPECT_EQ(c->tls.key_file, fs::path("/c.key"));
   EXPECT_EQ(c->queue.type, QueueType::kRedis);
   EXPECT_EQ(c->queue.redis.host, "redis.internal");
@@ -361,6 +366,18 @@ TEST(ConfigDump, ADumpWithoutSecretsParsesBackToTheSameConfig) {
   EXPECT_EQ(DumpConfig(*again), dump);
   EXPECT_EQ(again->worker.max_age, std::chrono::minutes{90});
   EXPECT_EQ(again->worker.backoff_base, milliseconds{1'500});
+}
+
+// A '$' left in a value after expansion is written as "$$", so loading the dump does not expand it
+// again (fuzz/corpus/config/dump_dollar.yaml).
+TEST(ConfigDump, ADollarInAValueSurvivesTheDump) {
+  auto portal =
+      ParseConfig<PortalConfig>(R"(portal: {proxy_url: "https://p/$${HOME}$x"})", NoEnv());
+  ASSERT_TRUE(portal) << portal.error().message;
+  ASSERT_EQ(portal->proxy_url, "https://p/${HOME}$x");
+  auto again = ParseConfig<PortalConfig>(DumpConfig(*portal), NoEnv());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->proxy_url, portal->proxy_url);
 }
 
 }  // namespace

@@ -3,7 +3,10 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <memory>
 #include <system_error>
+#include <vector>
 
 #include "tls_internal.hpp"
 
@@ -12,12 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 namespace ssl = boost::asio::ssl;
-
-// TLS 1.2 suites: forward secrecy (ECDHE) and AEAD only. TLS 1.3 suites are all AEAD already.
-constexpr const char* kTls12Ciphers =
-    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
-    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
-    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
 int ProtocolVersion(TlsVersion version) {
   return version == TlsVersion::kTls13 ? TLS1_3_VERSION : TLS1_2_VERSION;
@@ -38,12 +35,67 @@ tl::unexpected<Error> LoadFailure(std::string_view what, const fs::path& file) {
                                               ": " + detail::DrainOpenSslErrors());
 }
 
-Status ApplyPolicy(SSL_CTX* ctx, TlsVersion min_version) {
+tl::unexpected<Error> PolicyError(std::string message) {
   ERR_clear_error();
-  if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(min_version)) != 1 ||
-      SSL_CTX_set_cipher_list(ctx, kTls12Ciphers) != 1) {
+  return Fail(ErrorCode::kInvalidRequest, "TLS policy: " + std::move(message));
+}
+
+std::vector<std::string> SplitColons(const std::string& list) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= list.size()) {
+    const auto end = std::min(list.find(':', start), list.size());
+    if (end > start) out.push_back(list.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// TLS 1.2: every name must be a cipher OpenSSL knows (it skips unknown names silently), and every
+// suite the list enables must have ECDHE key exchange and an AEAD (forward secrecy, no CBC).
+Status ApplyTls12Ciphers(SSL_CTX* ctx, const std::string& list) {
+  const std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> scratch(SSL_CTX_new(TLS_method()),
+                                                                  &SSL_CTX_free);
+  for (const auto& name : SplitColons(list)) {
+    if (!scratch || SSL_CTX_set_cipher_list(scratch.get(), name.c_str()) != 1) {
+      return PolicyError("unknown TLS 1.2 cipher '" + name + "'");
+    }
+  }
+  if (SSL_CTX_set_cipher_list(ctx, list.c_str()) != 1) {
+    return PolicyError("no usable TLS 1.2 cipher in '" + list + "'");
+  }
+  const STACK_OF(SSL_CIPHER)* enabled = SSL_CTX_get_ciphers(ctx);
+  for (int i = 0; i < sk_SSL_CIPHER_num(enabled); ++i) {
+    const SSL_CIPHER* cipher = sk_SSL_CIPHER_value(enabled, i);
+    if (SSL_CIPHER_get_kx_nid(cipher) == NID_kx_any) continue;  // a TLS 1.3 suite
+    if (SSL_CIPHER_get_kx_nid(cipher) != NID_kx_ecdhe || SSL_CIPHER_is_aead(cipher) != 1) {
+      return PolicyError(std::string("TLS 1.2 cipher '") + SSL_CIPHER_get_name(cipher) +
+                         "' is not allowed: only ECDHE key exchange with an AEAD cipher");
+    }
+  }
+  return Ok();
+}
+
+Status ApplyPolicy(SSL_CTX* ctx, const TlsPolicy& policy) {
+  ERR_clear_error();
+  if (SSL_CTX_set_min_proto_version(ctx, ProtocolVersion(policy.min_version)) != 1) {
     return Fail(ErrorCode::kInternal,
                 "cannot apply the TLS policy: " + detail::DrainOpenSslErrors());
+  }
+  if (auto ok = ApplyTls12Ciphers(
+          ctx, policy.ciphers.empty() ? std::string(kDefaultTls12Ciphers) : policy.ciphers);
+      !ok) {
+    return ok;
+  }
+  const std::string suites =
+      policy.cipher_suites.empty() ? kDefaultTls13CipherSuites : policy.cipher_suites;
+  // SSL_CTX_set_ciphersuites refuses unknown names itself (all TLS 1.3 suites are AEAD).
+  if (SSL_CTX_set_ciphersuites(ctx, suites.c_str()) != 1) {
+    return PolicyError("unknown or empty TLS 1.3 cipher suite list '" + suites + "'");
+  }
+  const std::string groups = policy.groups.empty() ? kDefaultTlsGroups : policy.groups;
+  if (SSL_CTX_set1_groups_list(ctx, groups.c_str()) != 1) {
+    return PolicyError("unknown group in '" + groups + "'");
   }
   SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
   return Ok();
@@ -81,7 +133,7 @@ Status LoadCa(SSL_CTX* ctx, const fs::path& ca_file) {
 Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsServerConfig& config) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
   SSL_CTX* ctx = context->native_handle();
-  if (auto ok = ApplyPolicy(ctx, config.min_version); !ok) return tl::unexpected(ok.error());
+  if (auto ok = ApplyPolicy(ctx, config.policy); !ok) return tl::unexpected(ok.error());
   // No resumption state on the server: no tickets (TLS 1.2 and 1.3) and no session cache, so
   // every connection proves its identity with a full handshake.
   SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET | SSL_OP_CIPHER_SERVER_PREFERENCE);
@@ -105,7 +157,7 @@ Result<std::shared_ptr<ssl::context>> MakeServerContext(const TlsServerConfig& c
 Result<std::shared_ptr<ssl::context>> MakeClientContext(const TlsClientConfig& config) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* ctx = context->native_handle();
-  if (auto ok = ApplyPolicy(ctx, config.min_version); !ok) return tl::unexpected(ok.error());
+  if (auto ok = ApplyPolicy(ctx, config.policy); !ok) return tl::unexpected(ok.error());
   if (auto ok = LoadCa(ctx, config.ca_file); !ok) return tl::unexpected(ok.error());
   if (!config.cert_file.empty() || !config.key_file.empty()) {
     if (auto ok = LoadIdentity(ctx, config.cert_file, config.key_file); !ok) {

@@ -269,7 +269,7 @@ bool RawConnection::WaitClosed(milliseconds timeout) {
 }
 
 RawTlsResult RawTlsHandshake(std::uint16_t port, int min_version, int max_version,
-                             const std::string& cipher_list) {
+                             const std::string& cipher_list, const RawTlsOffer& offer) {
   RawTlsResult result;
   std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
                                                         &SSL_CTX_free);
@@ -278,6 +278,9 @@ RawTlsResult RawTlsHandshake(std::uint16_t port, int min_version, int max_versio
   SSL_CTX_set_min_proto_version(ctx.get(), min_version);
   SSL_CTX_set_max_proto_version(ctx.get(), max_version);
   if (!cipher_list.empty()) SSL_CTX_set_cipher_list(ctx.get(), cipher_list.c_str());
+  if (!offer.cipher_suites.empty())
+    SSL_CTX_set_ciphersuites(ctx.get(), offer.cipher_suites.c_str());
+  if (!offer.groups.empty()) SSL_CTX_set1_groups_list(ctx.get(), offer.groups.c_str());
   SSL_CTX_load_verify_locations(ctx.get(), Pki().ca_cert.c_str(), nullptr);
   SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
   const int fd = ConnectTcp(port);
@@ -291,6 +294,8 @@ RawTlsResult RawTlsHandshake(std::uint16_t port, int min_version, int max_versio
     result.ok = true;
     result.version = SSL_version(ssl.get());
     result.cipher = SSL_get_cipher_name(ssl.get());
+    const int group = SSL_get_negotiated_group(ssl.get());
+    if (group != 0) result.group = OBJ_nid2sn(group);
     SSL_shutdown(ssl.get());
   } else {
     char text[256];

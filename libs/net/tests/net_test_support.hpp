@@ -104,8 +104,14 @@ struct RawTlsResult {
   std::string error;
   int version = 0;  // e.g. TLS1_3_VERSION
   std::string cipher;
+  std::string group;  // the key exchange group, e.g. "X25519"
+};
+// What the client offers: empty strings leave OpenSSL's defaults.
+struct RawTlsOffer {
+  std::string cipher_suites;  // TLS 1.3
+  std::string groups;
 };
 RawTlsResult RawTlsHandshake(std::uint16_t port, int min_version, int max_version,
-                             const std::string& cipher_list = {});
+                             const std::string& cipher_list = {}, const RawTlsOffer& offer = {});
 
 }  // namespace msgbroker::net::testing

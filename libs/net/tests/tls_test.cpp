@@ -224,11 +224,77 @@ TEST(TlsPolicyTest, Tls12UsesEcdheWithAnAead) {
 
 TEST(TlsPolicyTest, MinimumTls13RejectsTls12Clients) {
   auto config = ServerTls();
-  config.min_version = TlsVersion::kTls13;
+  config.policy.min_version = TlsVersion::kTls13;
   TestServer server(WhoAmIRouter(), config);
   ASSERT_TRUE(server.started) << server.started.error().message;
   EXPECT_FALSE(testing::RawTlsHandshake(server.server->port(), TLS1_2_VERSION, TLS1_2_VERSION).ok);
   EXPECT_TRUE(testing::RawTlsHandshake(server.server->port(), TLS1_2_VERSION, 0).ok);
+}
+
+// The policy from configuration narrows what is negotiated.
+TEST(TlsPolicyTest, ConfiguredSuitesAndGroupsAreWhatIsNegotiated) {
+  auto config = ServerTls();
+  config.policy.cipher_suites = "TLS_CHACHA20_POLY1305_SHA256";
+  config.policy.ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384";
+  config.policy.groups = "P-384";
+  TestServer server(WhoAmIRouter(), config);
+  ASSERT_TRUE(server.started) << server.started.error().message;
+  const auto tls13 = testing::RawTlsHandshake(server.server->port(), TLS1_3_VERSION, 0);
+  ASSERT_TRUE(tls13.ok) << tls13.error;
+  EXPECT_EQ(tls13.cipher, "TLS_CHACHA20_POLY1305_SHA256");
+  EXPECT_EQ(tls13.group, "secp384r1");
+  const auto tls12 =
+      testing::RawTlsHandshake(server.server->port(), TLS1_2_VERSION, TLS1_2_VERSION);
+  ASSERT_TRUE(tls12.ok) << tls12.error;
+  EXPECT_EQ(tls12.cipher, "ECDHE-ECDSA-AES256-GCM-SHA384");
+  // A client that offers only what the policy left out gets no handshake.
+  EXPECT_FALSE(testing::RawTlsHandshake(server.server->port(), TLS1_3_VERSION, 0, {},
+                                        {.cipher_suites = "TLS_AES_128_GCM_SHA256"})
+                   .ok);
+  EXPECT_FALSE(
+      testing::RawTlsHandshake(server.server->port(), TLS1_3_VERSION, 0, {}, {.groups = "X25519"})
+          .ok);
+}
+
+TEST(TlsPolicyTest, DefaultsAreEcdheAeadWithModernGroups) {
+  TestServer server(WhoAmIRouter(), ServerTls());
+  ASSERT_TRUE(server.started) << server.started.error().message;
+  const auto result = testing::RawTlsHandshake(server.server->port(), TLS1_3_VERSION, 0);
+  ASSERT_TRUE(result.ok) << result.error;
+  EXPECT_EQ(result.group, "X25519");
+  // Finite-field Diffie-Hellman groups are not offered by the server.
+  EXPECT_FALSE(testing::RawTlsHandshake(server.server->port(), TLS1_3_VERSION, 0, {},
+                                        {.groups = "ffdhe2048"})
+                   .ok);
+}
+
+// Configuration can narrow the policy, never weaken it; mistakes are named at start-up.
+TEST(TlsPolicyTest, WeakOrUnknownPolicyEntriesAreRefusedByName) {
+  struct Case {
+    TlsPolicy policy;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {{.ciphers = "AES128-GCM-SHA256"}, "'AES128-GCM-SHA256' is not allowed"},        // RSA kx
+      {{.ciphers = "ECDHE-RSA-AES128-SHA"}, "'ECDHE-RSA-AES128-SHA' is not allowed"},  // CBC
+      {{.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:ALL"}, "is not allowed"},
+      {{.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256:NO-SUCH-CIPHER"},
+       "unknown TLS 1.2 cipher 'NO-SUCH-CIPHER'"},
+      {{.cipher_suites = "TLS_NO_SUCH_SUITE"}, "TLS 1.3 cipher suite list 'TLS_NO_SUCH_SUITE'"},
+      {{.groups = "X25519:no-such-group"}, "unknown group in 'X25519:no-such-group'"},
+  };
+  for (const auto& c : cases) {
+    auto server_config = ServerTls();
+    server_config.policy = c.policy;
+    auto server = MakeServerContext(server_config);
+    ASSERT_FALSE(server) << c.expected;
+    EXPECT_EQ(server.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(server.error().message.find(c.expected), std::string::npos) << server.error().message;
+    TlsClientConfig client_config;
+    client_config.ca_file = Pki().ca_cert;
+    client_config.policy = c.policy;
+    EXPECT_FALSE(MakeClientContext(client_config)) << c.expected;
+  }
 }
 
 }  // namespace

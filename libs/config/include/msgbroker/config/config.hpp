@@ -27,6 +27,10 @@ struct TlsConfig {
   std::filesystem::path key_file;  // secret: must not be readable by group or others
   std::filesystem::path ca_file;
   TlsVersion min_version = TlsVersion::kTls12;
+  // Narrow the built-in policy (ECDHE + AEAD only; see msgbroker/net/tls.hpp); empty = default.
+  std::string ciphers;        // TLS 1.2 suites, ':'-separated OpenSSL names
+  std::string cipher_suites;  // TLS 1.3 suites
+  std::string groups;         // key exchange groups, e.g. "X25519:P-256"
 };
 
 struct LimitsConfig {
