@@ -855,8 +855,9 @@ Status EmbeddedQueue::Retry(std::span<const RetryRequest> retries) {
   for (const auto& r : retries) {
     const Message* m = q.Find(r.id);
     if (m == nullptr || !q.IsLive(*m) || !seen.insert(r.id).second) continue;
-    record.retry.push_back(
-        log::RetryEntry{r.id, log::ToLogTime(r.not_before), m->attempts, r.error});
+    const std::uint32_t attempts =
+        r.refund_attempt && m->attempts > 0 ? m->attempts - 1 : m->attempts;
+    record.retry.push_back(log::RetryEntry{r.id, log::ToLogTime(r.not_before), attempts, r.error});
   }
   if (record.retry.empty()) return Ok();
   return q.SubmitAndWait(std::move(record), lock);

@@ -462,6 +462,7 @@ Status RedisQueue::Retry(std::span<const RetryRequest> retries) {
     args.push_back(r.id.str());
     args.push_back(std::to_string(ToUnixMillis(r.not_before)));
     args.push_back(r.error);
+    args.push_back(r.refund_attempt ? "1" : "0");
   }
   auto reply = q.Run(kRetryScript, args);
   if (!reply) return tl::unexpected(reply.error());

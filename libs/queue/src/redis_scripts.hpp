@@ -153,15 +153,18 @@ end
 return 0
 )lua";
 
-// ARGV: prefix, then id, not_before, error per message.
+// ARGV: prefix, then id, not_before, error, refund ("1": give the attempt back) per message.
 inline constexpr std::string_view kRetry = R"lua(
-for i = 2, #ARGV, 3 do
+for i = 2, #ARGV, 4 do
   local id = ARGV[i]
   local h = mkey(id)
   local state = redis.call('HGET', h, 'state')
   if live(state) then
     detach(id, h, state)
     redis.call('HSET', h, 'state', 'delayed', 'last_error', ARGV[i + 2])
+    if ARGV[i + 3] == '1' and tonumber(redis.call('HGET', h, 'attempts') or '0') > 0 then
+      redis.call('HINCRBY', h, 'attempts', -1)
+    end
     redis.call('ZADD', p .. 'delayed', ARGV[i + 1], id)
   end
 end

@@ -197,6 +197,33 @@ TEST_P(QueueContractTest, RetryWithPastNotBeforeIsReadyAtOnce) {
   EXPECT_EQ((*due)[0].attempts, 2u);
 }
 
+// An attempt that never reached the main server is given back: the next claim counts the same
+// attempt again, while an ordinary retry counts.
+TEST_P(QueueContractTest, RefundedRetryDoesNotCountTheAttempt) {
+  const MessageId id = EnqueueOne("outage");
+  const MessageId other = EnqueueOne("counted");
+  for (int round = 0; round < 3; ++round) {
+    auto claimed = q().Claim("w", 10, kLease, kNoWait);
+    ASSERT_TRUE(claimed);
+    ASSERT_EQ(claimed->size(), 2u);
+    for (const auto& m : *claimed) {
+      EXPECT_EQ(m.attempts, m.id == id ? 1u : static_cast<std::uint32_t>(round + 1)) << round;
+    }
+    const RetryRequest retry[] = {{id, clock_.Now(), "unreachable", true},
+                                  {other, clock_.Now(), "answered 500", false}};
+    ASSERT_TRUE(q().Retry(retry));
+  }
+  auto last = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(last);
+  ASSERT_EQ(last->size(), 2u);
+  for (const auto& m : *last) {
+    EXPECT_EQ(m.attempts, m.id == id ? 1u : 4u);
+    if (m.id == id) {
+      EXPECT_EQ(m.last_error, "unreachable");
+    }
+  }
+}
+
 TEST_P(QueueContractTest, DeadLetterKeepsPayloadReasonAndAttempts) {
   const SystemTime enqueued = clock_.Now();
   const MessageId id = EnqueueOne("poison");

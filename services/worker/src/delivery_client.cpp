@@ -16,6 +16,10 @@ Result<std::vector<api::DeliveryResult>> HttpDeliveryClient::Deliver(
   if (response->result() == net::http::status::payload_too_large) {
     return Fail(ErrorCode::kPayloadTooLarge, "main server refused the batch as too large");
   }
+  if (response->result() == net::http::status::service_unavailable) {
+    // Its database is down or it is overloaded: the batch was not looked at.
+    return Fail(ErrorCode::kServiceUnavailable, "main server answered 503");
+  }
   if (response->result() != net::http::status::ok) {
     return Fail(ErrorCode::kUpstreamError,
                 "main server answered " + std::to_string(response->result_int()));

@@ -217,12 +217,19 @@ Result<Worker::Round> Worker::RunRound(std::string_view consumer, DeliveryClient
     metrics_->batch_failures.Increment();
     spdlog::warn("event=delivery_failed consumer={} batch={} error=\"{}\"", consumer, items.size(),
                  results.error().message);
+    // The main server unreachable or unavailable (connect/TLS failure, 503): the batch never got
+    // there, so the attempt is given back and only max_age ends an outage. Anything else (500, a
+    // timeout after sending, a malformed answer) may be the batch's fault and counts.
+    const bool unreachable = results.error().code == ErrorCode::kServiceUnavailable;
     for (std::size_t i = 0; i < items.size(); ++i) {
       const auto& m = (*claimed)[i];
       const std::string error =
           std::string(ErrorCodeName(results.error().code)) + ": " + results.error().message;
       if (items[i].failure) {
         dead.push_back({m.id, *items[i].failure});
+      } else if (unreachable) {
+        retries.push_back(
+            {m.id, now + BackoffDelay(options_.backoff, m.attempts, uniform01_), error, true});
       } else if (m.attempts >= options_.max_attempts) {
         dead.push_back({m.id, "gave up after " + std::to_string(m.attempts) +
                                   " attempts; last error: " + error});

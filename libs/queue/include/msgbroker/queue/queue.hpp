@@ -10,7 +10,8 @@
 //    to `consumer` for `visibility_timeout`; a lease that expires makes the message claimable
 //    again (a crashed worker loses nothing). `attempts` counts claims including this one.
 //  * Ack: removes the messages for good (after the main server committed them).
-//  * Retry: ends the lease; the message becomes claimable again at `not_before`, with the error.
+//  * Retry: ends the lease; the message becomes claimable again at `not_before`, with the error;
+//    with `refund_attempt` its attempt count goes back down by one.
 //  * DeadLetter: moves the message, payload kept, to the dead-letter store with its reason.
 //  * Dead letters can be listed (oldest death first), replayed (back to ready, attempts reset)
 //    or discarded.
@@ -54,6 +55,9 @@ struct RetryRequest {
   MessageId id;
   SystemTime not_before{};
   std::string error;
+  // The attempt never reached its destination (the main server was unreachable): it is given
+  // back, so an outage of any length does not use up max_attempts (max_age still applies).
+  bool refund_attempt = false;
 };
 
 struct DeadLetterRequest {
