@@ -29,6 +29,9 @@ using redis::Reply;
 constexpr std::chrono::milliseconds kMaxBlockSlice{200};
 // One pipelined round trip carries at most this many payload bytes (plus one call beyond it).
 constexpr std::size_t kMaxPipelineBytes = 8u << 20;
+// One run of the enqueue script takes consecutive calls up to this many messages (a larger call
+// runs alone), so no single script holds Redis up for long.
+constexpr std::size_t kMaxMessagesPerScript = 1000;
 // Idle connections kept for reuse; more are closed after use.
 constexpr std::size_t kMaxIdleConnections = 64;
 
@@ -98,9 +101,10 @@ tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queu
 
 struct RedisQueue::Impl {
   struct Op {
-    std::vector<std::string> args;  // the enqueue script's ARGV
+    std::vector<std::string> args;  // the call's group of the enqueue script's ARGV
     EnqueueCallback done;
     std::size_t bytes = 0;
+    std::size_t messages = 0;
   };
 
   Impl(RedisQueueOptions o, const Clock& c)
@@ -216,63 +220,105 @@ struct RedisQueue::Impl {
     }
   }
 
-  // One round trip for the whole batch: one EVALSHA per call, so each call is all or nothing.
+  // One round trip for the whole batch. Consecutive calls share one EVALSHA of up to
+  // kMaxMessagesPerScript messages (each call is a group in it, all or nothing on its own), so a
+  // burst of single-message calls pays the script's fixed costs once, not once per message.
   std::vector<Status> SendBatch(const std::vector<Op>& batch) {
     std::vector<Status> results(batch.size());
-    auto fail_from = [&](std::size_t first, const Error& error) {
-      for (std::size_t i = first; i < batch.size(); ++i) results[i] = tl::unexpected(error);
+    auto fail = [&](std::size_t first, std::size_t last, const Error& error) {
+      for (std::size_t i = first; i < last; ++i) results[i] = tl::unexpected(error);
     };
     if (writer_conn && !writer_conn->LooksAlive()) writer_conn.reset();
     if (!writer_conn) {
       auto conn = OpenConnection();
       if (!conn) {
-        fail_from(0, conn.error());
+        fail(0, batch.size(), conn.error());
         return results;
       }
       writer_conn = std::move(*conn);
     }
-    for (const Op& op : batch) {
+    // [begin, end) of `batch` per script run.
+    std::vector<std::pair<std::size_t, std::size_t>> runs;
+    for (std::size_t begin = 0; begin < batch.size();) {
+      std::size_t end = begin;
+      std::size_t messages = 0;
+      while (end < batch.size() &&
+             (end == begin || messages + batch[end].messages <= kMaxMessagesPerScript)) {
+        messages += batch[end++].messages;
+      }
+      runs.emplace_back(begin, end);
+      begin = end;
+    }
+    const std::string max_messages = std::to_string(options.max_messages);
+    auto run_args = [&](std::size_t begin, std::size_t end) {
+      std::vector<std::string_view> args = {options.key_prefix, max_messages};
+      for (std::size_t i = begin; i < end; ++i) {
+        args.insert(args.end(), batch[i].args.begin(), batch[i].args.end());
+      }
+      return args;
+    };
+    for (const auto& [begin, end] : runs) {
       std::vector<std::string_view> argv = {"EVALSHA", shas[kEnqueueScript], "0"};
-      argv.insert(argv.end(), op.args.begin(), op.args.end());
+      const auto args = run_args(begin, end);
+      argv.insert(argv.end(), args.begin(), args.end());
       if (auto s = writer_conn->Append(argv); !s) {
-        fail_from(0, s.error());
+        fail(0, batch.size(), s.error());
         writer_conn.reset();
         return results;
       }
     }
     round_trips.fetch_add(1, std::memory_order_relaxed);
     std::vector<std::size_t> lost_scripts;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
+    for (std::size_t r = 0; r < runs.size(); ++r) {
+      const auto [begin, end] = runs[r];
       auto reply = writer_conn->ReadReply();
       if (!reply) {
-        // Calls before this one are done; this one and the rest may or may not have been
+        // Runs before this one are done; this one and the rest may or may not have been
         // applied. Reporting them failed is safe: a retried id already in the queue is skipped.
-        fail_from(i, reply.error());
+        fail(begin, batch.size(), reply.error());
         writer_conn.reset();
         return results;
       }
       if (IsNoScript(reply->get())) {
-        lost_scripts.push_back(i);
+        lost_scripts.push_back(r);
       } else {
-        results[i] = EnqueueResult(*writer_conn, reply->get());
+        RunResults(*writer_conn, reply->get(), begin, end, results);
       }
     }
-    for (std::size_t i : lost_scripts) {
-      auto reply = Eval(*writer_conn, kEnqueueScript, batch[i].args);
-      results[i] =
-          reply ? EnqueueResult(*writer_conn, reply->get()) : Status(tl::unexpected(reply.error()));
+    for (std::size_t r : lost_scripts) {
+      const auto [begin, end] = runs[r];
+      const auto args = run_args(begin, end);
+      auto reply =
+          Eval(*writer_conn, kEnqueueScript, std::vector<std::string>(args.begin(), args.end()));
+      if (reply) {
+        RunResults(*writer_conn, reply->get(), begin, end, results);
+      } else {
+        fail(begin, end, reply.error());
+      }
     }
     if (writer_conn->broken()) writer_conn.reset();
     return results;
   }
 
-  Status EnqueueResult(const Connection& conn, const redisReply* reply) const {
-    if (redis::IsErrorReply(reply)) return ScriptError(conn, kEnqueueScript, reply);
-    if (redis::ReplyInteger(reply) < 0) {
-      return Fail(ErrorCode::kQueueUnavailable,
-                  "queue is full (max_messages " + std::to_string(options.max_messages) + ")");
+  // The enqueue script's answer for batch[begin, end): one integer per call, -1 when it would
+  // have exceeded max_messages (nothing of that call was added).
+  void RunResults(const Connection& conn, const redisReply* reply, std::size_t begin,
+                  std::size_t end, std::vector<Status>& results) const {
+    for (std::size_t i = begin; i < end; ++i) {
+      const redisReply* group = Element(reply, i - begin);
+      if (redis::IsErrorReply(reply) || group == nullptr) {
+        results[i] = redis::IsErrorReply(reply)
+                         ? ScriptError(conn, kEnqueueScript, reply)
+                         : Fail(ErrorCode::kQueueUnavailable,
+                                conn.where() + ": enqueue: unexpected reply from the script");
+      } else if (redis::ReplyInteger(group) < 0) {
+        results[i] =
+            Fail(ErrorCode::kQueueUnavailable,
+                 "queue is full (max_messages " + std::to_string(options.max_messages) + ")");
+      } else {
+        results[i] = Ok();
+      }
     }
-    return Ok();
   }
 
   void Close() {
@@ -363,10 +409,10 @@ void RedisQueue::EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback 
     return;
   }
   Impl::Op op;
-  op.args.reserve(3 + 2 * messages.size());
-  op.args.push_back(q.options.key_prefix);
+  op.args.reserve(2 + 2 * messages.size());
+  op.args.push_back(std::to_string(messages.size()));
   op.args.push_back(q.Now());
-  op.args.push_back(std::to_string(q.options.max_messages));
+  op.messages = messages.size();
   for (auto& m : messages) {
     op.bytes += m.payload.size();
     op.args.push_back(m.id.str());

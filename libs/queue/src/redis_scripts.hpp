@@ -4,10 +4,11 @@
 // are Unix milliseconds from the queue's Clock, passed as strings.
 //
 // Keys under the prefix:
-//   stream         the ready and leased messages (field `id`), consumer group `workers`
+//   stream         the ready messages (field `id`), read through the consumer group `workers`
 //   msg:<id>       hash: payload, enqueued_at, attempts, last_error, seq (enqueue order), state
-//                  (ready | leased | delayed | dead), entry (its stream entry while ready or
-//                  leased), reason, dead_at
+//                  (ready | leased | delayed | dead), entry (its stream entry while ready; a
+//                  claimed entry is acknowledged and deleted at once: the lease is `leases`),
+//                  reason, dead_at
 //   seq            the last enqueue sequence number; messages that come back to the stream
 //                  together (due retries, expired leases) go in enqueue order
 //   ready          zset id -> enqueued_at (ready count and oldest ready)
@@ -31,18 +32,23 @@ local function to_ready(id, h, enqueued_at)
   redis.call('ZADD', p .. 'ready', enqueued_at, id)
 end
 local function detach(id, h, state)
-  if state == 'ready' or state == 'leased' then
-    local e = redis.call('HGET', h, 'entry')
-    if state == 'leased' then
-      redis.call('XACK', stream, 'workers', e)
-      redis.call('ZREM', p .. 'leases', id)
-    else
-      redis.call('ZREM', p .. 'ready', id)
-    end
-    redis.call('XDEL', stream, e)
+  if state == 'ready' then
+    redis.call('XDEL', stream, redis.call('HGET', h, 'entry'))
     redis.call('HDEL', h, 'entry')
+    redis.call('ZREM', p .. 'ready', id)
+  elseif state == 'leased' then
+    redis.call('ZREM', p .. 'leases', id)
   elseif state == 'delayed' then
     redis.call('ZREM', p .. 'delayed', id)
+  end
+end
+-- One variadic command per slice of `list` (after the fixed arguments in `head`), so a large
+-- batch stays within Lua's stack for unpack(). Slices are even-sized, so pairs stay together.
+local function call_slices(cmd, head, list)
+  for i = 1, #list, 4000 do
+    local args = {unpack(head)}
+    for k = i, math.min(i + 3999, #list) do args[#args + 1] = list[k] end
+    redis.call(cmd, unpack(args))
   end
 end
 local function promote(now)
@@ -66,30 +72,52 @@ local function promote(now)
 end
 )lua";
 
-// ARGV: prefix, now, max_messages, then id, payload per message. Ids already in the queue are
-// skipped. Returns the number added, or -1 (nothing added) when over max_messages.
+// ARGV: prefix, max_messages, then one or more groups: message count n, the group's enqueue time,
+// then id, payload per message. Each group is one EnqueueAsync call, all or nothing: ids already in
+// the queue are skipped, and a group that would exceed max_messages adds nothing. Returns per group
+// the number added, or -1 when over max_messages. (Groups share one script run, and so one round of
+// the script's fixed costs, when the writer pipelines many small calls.)
 inline constexpr std::string_view kEnqueue = R"lua(
-local now = ARGV[2]
-local fresh, seen = {}, {}
-for i = 4, #ARGV, 2 do
-  local id = ARGV[i]
-  if not seen[id] and redis.call('EXISTS', mkey(id)) == 0 then
-    seen[id] = true
-    fresh[#fresh + 1] = i
-  end
-end
-if #fresh == 0 then return 0 end
+local max = tonumber(ARGV[2])
 local count = redis.call('ZCARD', p .. 'ready') + redis.call('ZCARD', p .. 'delayed') +
               redis.call('ZCARD', p .. 'leases')
-if count + #fresh > tonumber(ARGV[3]) then return -1 end
-local seq = redis.call('INCRBY', p .. 'seq', #fresh) - #fresh
-for k, i in ipairs(fresh) do
-  local id = ARGV[i]
-  local h = mkey(id)
-  redis.call('HSET', h, 'payload', ARGV[i + 1], 'enqueued_at', now, 'attempts', 0, 'seq', seq + k)
-  to_ready(id, h, now)
+local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
+local results, ready, seen = {}, {}, {}
+local i = 3
+while i <= #ARGV do
+  local n, now = tonumber(ARGV[i]), ARGV[i + 1]
+  local first, last = i + 2, i + 1 + 2 * n
+  local fresh = {}
+  for j = first, last, 2 do
+    local id = ARGV[j]
+    if not seen[id] and redis.call('EXISTS', mkey(id)) == 0 then
+      seen[id] = true
+      fresh[#fresh + 1] = j
+    end
+  end
+  if count + #fresh > max then
+    for _, j in ipairs(fresh) do seen[ARGV[j]] = nil end
+    results[#results + 1] = -1
+  else
+    for _, j in ipairs(fresh) do
+      local id = ARGV[j]
+      seq = seq + 1
+      local e = redis.call('XADD', stream, '*', 'id', id)
+      redis.call('HSET', mkey(id), 'payload', ARGV[j + 1], 'enqueued_at', now, 'attempts', 0,
+                 'seq', seq, 'state', 'ready', 'entry', e)
+      ready[#ready + 1] = now
+      ready[#ready + 1] = id
+    end
+    count = count + #fresh
+    results[#results + 1] = #fresh
+  end
+  i = last + 1
 end
-return #fresh
+if #ready > 0 then
+  redis.call('SET', p .. 'seq', seq)
+  call_slices('ZADD', {p .. 'ready'}, ready)
+end
+return results
 )lua";
 
 // ARGV: prefix, now, max, lease deadline, consumer. Moves due retries and expired leases back to
@@ -109,24 +137,34 @@ if max > 0 then
     r = redis.call(unpack(read))
   end
   if r then
+    -- Every entry read is acknowledged and deleted at once (the lease lives in `leases`); an
+    -- entry whose message moved on meanwhile is just dropped.
+    local eids, leased, leases = {}, {}, {}
     for _, entry in ipairs(r[1][2]) do
       local eid, id = entry[1], entry[2][2]
+      eids[#eids + 1] = eid
       local h = mkey(id)
-      local f = redis.call('HMGET', h, 'entry', 'payload', 'enqueued_at', 'last_error')
+      local f = redis.call('HMGET', h, 'entry', 'payload', 'enqueued_at', 'last_error', 'attempts')
       if f[1] == eid then
-        local attempts = redis.call('HINCRBY', h, 'attempts', 1)
-        redis.call('HSET', h, 'state', 'leased')
-        redis.call('ZREM', p .. 'ready', id)
-        redis.call('ZADD', p .. 'leases', ARGV[4], id)
+        local attempts = tonumber(f[5]) + 1
+        redis.call('HSET', h, 'state', 'leased', 'attempts', attempts, 'entry', '')
+        leased[#leased + 1] = id
+        leases[#leases + 1] = ARGV[4]
+        leases[#leases + 1] = id
         out[#out + 1] = id
         out[#out + 1] = f[2]
         out[#out + 1] = attempts
         out[#out + 1] = f[3]
         out[#out + 1] = f[4] or ''
-      else
-        redis.call('XACK', stream, 'workers', eid)
-        redis.call('XDEL', stream, eid)
       end
+    end
+    if #eids > 0 then
+      call_slices('XACK', {stream, 'workers'}, eids)
+      call_slices('XDEL', {stream}, eids)
+    end
+    if #leased > 0 then
+      call_slices('ZREM', {p .. 'ready'}, leased)
+      call_slices('ZADD', {p .. 'leases'}, leases)
     end
   end
   if #out == 1 then
@@ -141,15 +179,21 @@ return out
 
 // ARGV: prefix, ids. Removes live messages for good.
 inline constexpr std::string_view kAck = R"lua(
+local leased, gone = {}, {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   local h = mkey(id)
   local state = redis.call('HGET', h, 'state')
-  if live(state) then
+  if state == 'leased' then
+    leased[#leased + 1] = id
+    gone[#gone + 1] = h
+  elseif live(state) then
     detach(id, h, state)
-    redis.call('DEL', h)
+    gone[#gone + 1] = h
   end
 end
+if #leased > 0 then call_slices('ZREM', {p .. 'leases'}, leased) end
+if #gone > 0 then call_slices('DEL', {}, gone) end
 return 0
 )lua";
 

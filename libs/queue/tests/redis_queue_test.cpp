@@ -17,6 +17,9 @@
 #include <atomic>
 #include <future>
 #include <iostream>
+#include <mutex>
+#include <optional>
+#include <set>
 #include <string>
 #include <thread>
 
@@ -265,6 +268,57 @@ TEST_F(RedisQueueTest, ConcurrentEnqueuesSharePipelinedRoundTrips) {
   auto stats = q->Stats();
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->ready, static_cast<std::uint64_t>(kTotal));
+}
+
+// Calls pending together share one script run, but each stays all or nothing on its own: with
+// room for 5 messages, a burst of one-, two- and three-message calls (some repeating an id of an
+// earlier call) fills exactly the room, refuses whole calls only, and skips repeated ids.
+TEST_F(RedisQueueTest, CallsSharingAScriptRunStayAllOrNothingEach) {
+  options_.max_messages = 5;
+  auto q = Open();
+  ASSERT_TRUE(q);
+  const MessageId shared = MessageId::Generate(clock_.Now());
+  std::vector<std::vector<NewMessage>> calls;
+  for (int i = 0; i < 12; ++i) {
+    std::vector<NewMessage> call;
+    for (int k = 0; k <= i % 3; ++k) {
+      call.push_back(
+          {MessageId::Generate(clock_.Now()), std::to_string(i) + "-" + std::to_string(k)});
+    }
+    if (i % 4 == 1) call.front().id = shared;  // the same id in several calls
+    calls.push_back(std::move(call));
+  }
+  std::mutex mu;
+  std::vector<std::optional<Status>> results(calls.size());
+  std::atomic<int> done{0};
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    q->EnqueueAsync(calls[i], [&, i](Status s) {
+      std::lock_guard lock(mu);
+      results[i] = std::move(s);
+      ++done;
+    });
+  }
+  ASSERT_TRUE(mt::WaitFor([&] { return done.load() == static_cast<int>(calls.size()); },
+                          milliseconds(10'000)));
+  std::set<std::string> stored_ids;
+  std::lock_guard lock(mu);
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    ASSERT_TRUE(results[i].has_value());
+    if (*results[i]) {
+      for (const auto& m : calls[i]) stored_ids.insert(m.id.str());
+    } else {
+      EXPECT_NE(results[i]->error().message.find("queue is full"), std::string::npos)
+          << results[i]->error().message;
+    }
+  }
+  auto claimed = q->Claim("w", 100, kLease, kNoWait);
+  ASSERT_TRUE(claimed) << claimed.error().message;
+  std::set<std::string> claimed_ids;
+  for (const auto& m : *claimed) claimed_ids.insert(m.id.str());
+  EXPECT_EQ(claimed->size(), claimed_ids.size()) << "an id was stored twice";
+  EXPECT_EQ(claimed_ids, stored_ids) << "what succeeded is exactly what is in the queue";
+  EXPECT_LE(claimed->size(), 5u);
+  EXPECT_GE(claimed->size(), 3u);
 }
 
 // Every key the queue writes lies under its prefix, so deployments (and tests) can share a
