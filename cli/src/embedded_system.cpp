@@ -132,8 +132,10 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
       [clients] { return clients->ListIdentities(); }, options.registry_refresh);
   if (auto ok = Prefix("proxy: client registry", s.directory->Refresh()); !ok) return fail(ok);
   s.directory->StartBackgroundRefresh();
-  s.proxy = std::make_unique<proxy::ProxyService>(proxy::ProxyOptions{}, *s.queue, *s.directory,
-                                                  *s.sealer, clock, *s.proxy_host.registry);
+  proxy::ProxyOptions proxy_options;
+  proxy_options.rate_limit = options.rate_limit;
+  s.proxy = std::make_unique<proxy::ProxyService>(proxy_options, *s.queue, *s.directory, *s.sealer,
+                                                  clock, *s.proxy_host.registry);
   s.proxy->RegisterRoutes(s.proxy_host.router);
   auto* proxy_service = s.proxy.get();
   auto* monitor = s.monitor.get();

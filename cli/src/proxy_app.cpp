@@ -44,8 +44,10 @@ class ProxyApp final : public ServiceApp {
         [clients] { return clients->ListIdentities(); }, config.registry_refresh_interval);
     if (auto ok = Prefix("proxy: client registry", directory_->Refresh()); !ok) return ok;
     directory_->StartBackgroundRefresh();
-    service_ = std::make_unique<proxy::ProxyService>(proxy::ProxyOptions{}, *queue_, *directory_,
-                                                     *sealer_, clock, *host_.registry);
+    proxy::ProxyOptions options;
+    options.rate_limit = ToRateLimit(config.rate_limit);
+    service_ = std::make_unique<proxy::ProxyService>(options, *queue_, *directory_, *sealer_, clock,
+                                                     *host_.registry);
     service_->RegisterRoutes(host_.router);
     // The proxy serves even while Redis is down (answering 503 + Retry-After), but reports not
     // ready so that load balancers prefer proxies that can queue; it recovers by itself.

@@ -54,6 +54,11 @@ net::TlsPolicy ToTlsPolicy(const config::TlsConfig& tls) {
   return {ToTlsVersion(tls.min_version), tls.ciphers, tls.cipher_suites, tls.groups};
 }
 
+proxy::RateLimit ToRateLimit(const config::RateLimitConfig& limit) {
+  const double rate = limit.messages_per_second;
+  return {rate, limit.burst == 0 ? 2 * rate : static_cast<double>(limit.burst)};
+}
+
 net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls) {
   net::TlsServerConfig out;
   out.cert_file = tls.cert_file;

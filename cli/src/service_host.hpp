@@ -15,6 +15,7 @@
 #include "msgbroker/net/http_server.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/net/tls.hpp"
+#include "msgbroker/proxy/rate_limiter.hpp"
 #include "msgbroker/queue/queue_monitor.hpp"
 
 namespace msgbroker::cli {
@@ -55,6 +56,7 @@ std::map<std::string, net::HealthCheck> WithQueueHealth(
 
 net::TlsVersion ToTlsVersion(config::TlsVersion version);
 net::TlsPolicy ToTlsPolicy(const config::TlsConfig& tls);
+proxy::RateLimit ToRateLimit(const config::RateLimitConfig& limit);
 net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls);
 net::TlsClientConfig ToTlsClientConfig(const config::TlsConfig& tls);
 net::ServerLimits ToServerLimits(const config::LimitsConfig& limits);

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "msgbroker/api/contract.hpp"
 #include "msgbroker/core/ids.hpp"
@@ -369,6 +370,53 @@ TEST_F(ProxyApiTest, HealthAndMetricsEndpoints) {
   EXPECT_NE(metrics->body().find("proxy_messages_accepted_total 1"), std::string::npos)
       << metrics->body();
   EXPECT_NE(metrics->body().find("http_request_duration_seconds_bucket"), std::string::npos);
+}
+
+// Per-client rate limit: 5 messages per second, burst 3.
+class RateLimitedProxyTest : public ProxyApiTest {
+ protected:
+  void Configure(cli::EmbeddedOptions& options) override { options.rate_limit = {5, 3}; }
+};
+
+// The burst goes through with RateLimit headers, the next message is refused with 429,
+// RATE_LIMITED, Retry-After and the same headers, and nothing refused is stored; a batch counts
+// every item; another client is not affected.
+TEST_F(RateLimitedProxyTest, OverTheLimitIs429WithRetryAfterAndNothingStored) {
+  auto client = Proxy(DemoTls());
+  for (int i = 0; i < 3; ++i) {
+    auto ok = client.Send(Post("/api/v1/messages", kValidMessage));
+    ASSERT_TRUE(ok) << ok.error().message;
+    ASSERT_EQ(ok->result_int(), 202u) << i << ": " << ok->body();
+    EXPECT_EQ(std::string((*ok)["RateLimit-Policy"]), "\"messages\";q=3;w=1");
+    EXPECT_EQ(std::string((*ok)["RateLimit"]).rfind("\"messages\";r=" + std::to_string(2 - i), 0),
+              0u)
+        << (*ok)["RateLimit"];
+  }
+  auto limited = client.Send(Post("/api/v1/messages", kValidMessage));
+  ASSERT_TRUE(limited) << limited.error().message;
+  EXPECT_EQ(limited->result_int(), 429u) << limited->body();
+  EXPECT_EQ(Json(*limited)["error"]["code"], "RATE_LIMITED");
+  EXPECT_EQ(std::string((*limited)[net::http::field::retry_after]), "1");
+  EXPECT_EQ(std::string((*limited)["RateLimit"]).rfind("\"messages\";r=0;", 0), 0u);
+
+  // A batch of 3 is refused as a whole while the bucket is empty.
+  const std::string batch = R"({"messages":[)" + std::string(kValidMessage) + "," +
+                            std::string(kValidMessage) + "," + std::string(kValidMessage) + "]}";
+  auto refused_batch = client.Send(Post("/api/v1/messages/batch", batch));
+  ASSERT_TRUE(refused_batch);
+  EXPECT_EQ(refused_batch->result_int(), 429u) << refused_batch->body();
+
+  ASSERT_TRUE(WaitStored(3));
+  // Once the bucket refilled (3 tokens at 5/s: 0.6 s), the batch goes through.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = client.Send(Post("/api/v1/messages/batch", batch));
+        return r && r->result_int() == 202u;
+      },
+      std::chrono::seconds{5}, std::chrono::milliseconds{200}));
+  EXPECT_TRUE(WaitStored(6));
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  EXPECT_EQ(StoredTotal(), 6u) << "a refused request was stored";
 }
 
 }  // namespace

@@ -28,6 +28,7 @@ class SystemFixture : public ::testing::Test {
     options.worker_metrics_port = 0;
     options.registry_refresh = std::chrono::milliseconds{100};
     options.worker_backoff_base = std::chrono::milliseconds{50};
+    Configure(options);
     auto system = cli::EmbeddedSystem::Start(layout_, options, SystemClock::Instance());
     ASSERT_TRUE(system) << system.error().message;
     system_ = std::move(*system);
@@ -35,6 +36,8 @@ class SystemFixture : public ::testing::Test {
   void TearDown() override {
     if (system_) system_->Stop();
   }
+  // Lets a test suite change the options before the system starts.
+  virtual void Configure(cli::EmbeddedOptions&) {}
 
   net::TlsClientConfig DemoTls() const {
     const auto dir = layout_.client_dir(cli::kDemoClientId);

@@ -323,6 +323,12 @@ void Fields(V& v, LimitsConfig& c) {
 }
 
 template <typename V>
+void Fields(V& v, RateLimitConfig& c) {
+  v.Field("messages_per_second", c.messages_per_second, Range{0, 10'000'000});
+  v.Field("burst", c.burst, Range{0, 100'000'000});
+}
+
+template <typename V>
 void Fields(V& v, QueueConfig& c) {
   v.Field("type", c.type);
   v.Section("embedded", [&](V& s) {
@@ -380,6 +386,7 @@ void Fields(V& v, ProxyConfig& c) {
   Sub(v, "database", c.database);
   Sub(v, "secrets", c.secrets);
   v.Field("registry_refresh_interval", c.registry_refresh_interval);
+  Sub(v, "rate_limit", c.rate_limit);
   v.Field("log_level", Choice{c.log_level, kLogLevels});
 }
 

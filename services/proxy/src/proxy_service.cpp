@@ -1,5 +1,6 @@
 #include "msgbroker/proxy/proxy_service.hpp"
 
+#include <fmt/format.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
 #include <prometheus/histogram.h>
@@ -133,6 +134,32 @@ Result<storage::ClientIdentity> ProxyService::Admit(const net::HttpRequest& requ
   return identity;
 }
 
+std::optional<net::HttpResponse> ProxyService::Limit(const ClientId& client_id, double cost,
+                                                     const std::string& request_id,
+                                                     RateDecision& decision) {
+  decision =
+      limiter_.Take(client_id.str(), options_.rate_limit, cost, std::chrono::steady_clock::now());
+  if (decision.allowed) return std::nullopt;
+  metrics_->rejected.Add({{"code", std::string(ErrorCodeName(ErrorCode::kRateLimited))}})
+      .Increment(cost);
+  auto response = net::MakeErrorResponse(
+      Error{ErrorCode::kRateLimited,
+            fmt::format("rate limit exceeded: at most {:g} messages per second (burst {:g}); "
+                        "retry later",
+                        options_.rate_limit.per_second, options_.rate_limit.burst)},
+      request_id);
+  response.set(http::field::retry_after, RetryAfterSeconds(decision.retry_after));
+  AddRateLimitHeaders(response, decision);
+  return response;
+}
+
+void ProxyService::AddRateLimitHeaders(net::HttpResponse& response,
+                                       const RateDecision& decision) const {
+  if (options_.rate_limit.unlimited()) return;
+  response.set("RateLimit-Policy", RateLimitPolicyHeader(options_.rate_limit));
+  response.set("RateLimit", RateLimitHeader(decision));
+}
+
 Result<queue::NewMessage> ProxyService::Seal(const api::SubmitMessage& message,
                                              const ClientId& client_id, SystemTime now,
                                              const std::string& request_id) {
@@ -184,9 +211,13 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   };
   auto identity = Admit(request, context, api::kMaxSubmitBodyBytes, now);
   if (!identity) return reject(identity.error());
+  const auto& client_id = identity->client.id;
+  RateDecision decision;
+  if (auto limited = Limit(client_id, 1, context.request_id, decision)) {
+    return respond(std::move(*limited));
+  }
   auto message = api::ParseSubmitMessage(request.body(), options_.limits);
   if (!message) return reject(message.error());
-  const auto& client_id = identity->client.id;
   auto sealed = Seal(*message, client_id, now, context.request_id);
   if (!sealed) return reject(sealed.error());
 
@@ -195,12 +226,14 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   messages.push_back(std::move(*sealed));
   Enqueue(
       std::move(messages), context.request_id, client_id,
-      [id, client = client_id.str(), now] {
-        return net::MakeJsonResponse(http::status::accepted,
-                                     nlohmann::json{{"message_id", id.str()},
-                                                    {"status", "queued"},
-                                                    {"client_id", client},
-                                                    {"queued_at", FormatTimestamp(now)}});
+      [this, id, client = client_id.str(), now, decision] {
+        auto response = net::MakeJsonResponse(http::status::accepted,
+                                              nlohmann::json{{"message_id", id.str()},
+                                                             {"status", "queued"},
+                                                             {"client_id", client},
+                                                             {"queued_at", FormatTimestamp(now)}});
+        AddRateLimitHeaders(response, decision);
+        return response;
       },
       std::move(respond));
 }
@@ -216,10 +249,16 @@ void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::Requ
   if (!identity) return reject(identity.error());
   auto items = api::ParseSubmitBatch(request.body(), options_.limits, api::kMaxBatchMessages);
   if (!items) return reject(items.error());
+  // Every item counts, valid or not: the limit is on what a client makes the proxy do.
+  const auto& client_id = identity->client.id;
+  RateDecision decision;
+  if (auto limited =
+          Limit(client_id, static_cast<double>(items->size()), context.request_id, decision)) {
+    return respond(std::move(*limited));
+  }
 
   // Every valid item is sealed and goes into the queue in ONE all-or-nothing enqueue; invalid
   // items are answered with their error and never stored.
-  const auto& client_id = identity->client.id;
   nlohmann::json results = nlohmann::json::array();
   std::vector<queue::NewMessage> messages;
   messages.reserve(items->size());
@@ -243,13 +282,16 @@ void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::Requ
     messages.push_back(std::move(*sealed));
   }
   const std::size_t queued = messages.size();
-  auto answer = [results = std::move(results), client = client_id.str(), queued, rejected] {
-    return net::MakeJsonResponse(
-        rejected == 0 ? http::status::accepted : http::status::multi_status,
-        nlohmann::json{{"client_id", client},
-                       {"queued", queued},
-                       {"rejected", rejected},
-                       {"results", results}});
+  auto answer = [this, results = std::move(results), client = client_id.str(), queued, rejected,
+                 decision] {
+    auto response =
+        net::MakeJsonResponse(rejected == 0 ? http::status::accepted : http::status::multi_status,
+                              nlohmann::json{{"client_id", client},
+                                             {"queued", queued},
+                                             {"rejected", rejected},
+                                             {"results", results}});
+    AddRateLimitHeaders(response, decision);
+    return response;
   };
   if (messages.empty()) {
     respond(answer());

@@ -9,6 +9,7 @@
 #include "msgbroker/cli/data_dir.hpp"
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/core/result.hpp"
+#include "msgbroker/proxy/rate_limiter.hpp"
 
 namespace msgbroker::cli {
 
@@ -25,6 +26,7 @@ struct EmbeddedOptions {
   std::chrono::milliseconds worker_backoff_base{500};
   std::chrono::milliseconds registry_refresh{2'000};
   bool queue_fsync = true;
+  proxy::RateLimit rate_limit;  // per client; none by default
 };
 
 struct EmbeddedPorts {

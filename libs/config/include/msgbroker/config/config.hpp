@@ -33,6 +33,13 @@ struct TlsConfig {
   std::string groups;         // key exchange groups, e.g. "X25519:P-256"
 };
 
+// Per-client intake limit of a proxy (token bucket): every client may send `messages_per_second`
+// on average and `burst` at once; each message of a batch counts. 0 = no limit.
+struct RateLimitConfig {
+  std::uint32_t messages_per_second = 0;
+  std::uint32_t burst = 0;  // 0 = twice messages_per_second
+};
+
 struct LimitsConfig {
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 64 * 1024;
@@ -97,6 +104,7 @@ struct ProxyConfig {
   DatabaseConfig database;  // the client registry
   SecretsConfig secrets;    // only envelope_public_key_file
   std::chrono::milliseconds registry_refresh_interval{2'000};
+  RateLimitConfig rate_limit;
   std::string log_level = "info";
 };
 

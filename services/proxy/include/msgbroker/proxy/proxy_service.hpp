@@ -3,12 +3,14 @@
 // POST /api/v1/messages/batch ({"messages":[...]}, up to api::kMaxBatchMessages): one
 // all-or-nothing enqueue for the valid items, a result per item (202 when all were queued, 207
 // when some were rejected).
-// identity (verified certificate + registry) -> content type -> validation -> seal content ->
-// durable enqueue -> 202. Nothing is answered 202 before the queue made it durable.
+// identity (verified certificate + registry) -> content type -> rate limit (429 + Retry-After)
+// -> validation -> seal content -> durable enqueue -> 202. Nothing is answered 202 before the
+// queue made it durable. Answers to an identified client carry the RateLimit header fields.
 
 #include <chrono>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "msgbroker/api/contract.hpp"
@@ -18,6 +20,7 @@
 #include "msgbroker/net/router.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
+#include "msgbroker/proxy/rate_limiter.hpp"
 #include "msgbroker/queue/queue.hpp"
 
 namespace prometheus {
@@ -29,6 +32,8 @@ namespace msgbroker::proxy {
 struct ProxyOptions {
   api::MessageLimits limits;
   std::chrono::seconds retry_after{2};  // Retry-After on 503 QUEUE_UNAVAILABLE
+  // Messages per second and burst per client (each message of a batch counts); 0 = no limit.
+  RateLimit rate_limit;
 };
 
 class ProxyService {
@@ -63,7 +68,13 @@ class ProxyService {
   const ClientDirectory& directory_;
   crypto::EnvelopeSealer& sealer_;
   const Clock& clock_;
+  // Takes `cost` tokens from the client's bucket; the 429 answer when there are not enough.
+  std::optional<net::HttpResponse> Limit(const ClientId& client_id, double cost,
+                                         const std::string& request_id, RateDecision& decision);
+  void AddRateLimitHeaders(net::HttpResponse& response, const RateDecision& decision) const;
+
   std::unique_ptr<Metrics> metrics_;
+  RateLimiter limiter_;
 };
 
 }  // namespace msgbroker::proxy
