@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/cli/commands.hpp"
 #include "msgbroker/cli/data_dir.hpp"
 #include "msgbroker/core/time_format.hpp"
@@ -48,6 +49,26 @@ Status WriteBundle(const fs::path& dir, const std::string& name,
   return Ok();
 }
 
+// Records a done action in the audit log. A failure is reported as one: the action happened but
+// is not on record, which the operator must know.
+int Audited(std::string_view command, const fs::path& log, audit::AuditEvent event) {
+  event.actor = audit::LocalOperator();
+  event.source = "local";
+  auto recorded = audit::AppendAuditEvent(log, event, SystemClock::Instance());
+  if (!recorded) {
+    std::cerr << "msgbroker admin " << command
+              << ": done, but NOT recorded in the audit log: " << recorded.error().message << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+nlohmann::json CertificateDetails(const pki::CertificateInfo& info) {
+  return {{"serial", info.serial_hex},
+          {"fingerprint_sha256", info.fingerprint_sha256},
+          {"not_after", FormatTimestamp(info.not_after)}};
+}
+
 struct CaFlags {
   std::string dir;
   std::string common_name = "msgbroker CA";
@@ -72,7 +93,12 @@ int RunCaInit(const CaFlags& f) {
             << "  fingerprint  " << ca->info().fingerprint_sha256 << "\n"
             << "  valid until  " << FormatTimestamp(ca->info().not_after) << "\n"
             << "Keep ca.key offline or on the main server only (mode 0600)." << std::endl;
-  return 0;
+  auto details = CertificateDetails(ca->info());
+  details["subject_cn"] = ca->info().subject_cn;
+  return Audited("ca init", fs::path(f.dir) / "audit.log",
+                 {.action = "ca.init",
+                  .target = "ca:" + ca->info().fingerprint_sha256,
+                  .details = std::move(details)});
 }
 
 struct ServiceCertFlags {
@@ -109,7 +135,14 @@ int RunServiceIssue(const ServiceCertFlags& f) {
             << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
             << FormatTimestamp(issued->info.not_after) << std::endl;
-  return 0;
+  auto details = CertificateDetails(issued->info);
+  details["role"] = name;
+  details["dns"] = f.dns;
+  details["ip"] = f.ips;
+  return Audited("cert issue", fs::path(f.ca_dir) / "audit.log",
+                 {.action = "certificate.issue",
+                  .target = "certificate:" + issued->info.serial_hex,
+                  .details = std::move(details)});
 }
 
 struct ClientFlags {
@@ -164,6 +197,38 @@ int RunClientCreate(const ClientFlags& f) {
             << " (client.crt, client.key, ca.crt)\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
             << FormatTimestamp(issued->info.not_after) << std::endl;
+  auto details = CertificateDetails(issued->info);
+  details["domain"] = f.domain;
+  return Audited(
+      "client create", layout->audit_log(),
+      {.action = "client.create", .target = "client:" + id->str(), .details = std::move(details)});
+}
+
+struct AuditFlags {
+  std::string data_dir = "msgbroker-data";
+  std::string file;
+};
+
+// Exit codes: 0 the chain is intact, 2 it is broken (tampering), 1 the log cannot be read.
+int RunAuditVerify(const AuditFlags& f) {
+  fs::path log = f.file;
+  if (log.empty()) {
+    auto layout = OpenDataDir(f.data_dir);
+    if (!layout) return Report("audit verify", layout.error());
+    log = layout->audit_log();
+  }
+  auto v = audit::VerifyAuditLog(log);
+  if (!v) return Report("audit verify", v.error());
+  if (!v->ok) {
+    std::cout << "TAMPERED: " << log.string() << " line " << v->bad_line << ": " << v->problem
+              << "\n  the " << v->records << " records before it are intact; head " << v->head_hash
+              << std::endl;
+    return 2;
+  }
+  std::cout << "OK: " << log.string() << ": " << v->records << " records, chain intact\n"
+            << "  head " << v->head_hash
+            << "\n  (keep this head elsewhere: a log cut short is only detectable against it)"
+            << std::endl;
   return 0;
 }
 
@@ -237,6 +302,16 @@ void RegisterAdminCommands(CLI::App& app, std::function<int()>& run) {
   auto* list = client->add_subcommand("list", "List clients and their certificates");
   list->add_option("--data-dir", *list_dir, "Data directory")->capture_default_str();
   list->callback([list_dir, &run] { run = [list_dir] { return RunClientList(*list_dir); }; });
+
+  auto* audit_cmd = admin->add_subcommand("audit", "The hash-chained audit log");
+  audit_cmd->require_subcommand(1);
+  auto af = std::make_shared<AuditFlags>();
+  auto* verify = audit_cmd->add_subcommand(
+      "verify", "Check every record of the audit log; exit 2 and name the first bad record");
+  verify->add_option("--data-dir", af->data_dir, "Data directory (its pki/audit.log)")
+      ->capture_default_str();
+  verify->add_option("--file", af->file, "An audit log file (e.g. <ca-dir>/audit.log)");
+  verify->callback([af, &run] { run = [af] { return RunAuditVerify(*af); }; });
 }
 
 }  // namespace msgbroker::cli

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <system_error>
 
+#include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/core/version.hpp"
 #include "msgbroker/crypto/envelope.hpp"
@@ -63,6 +64,24 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
   auto ca = pki::CertificateAuthority::Create(pki::CaOptions{}, clock);
   if (!ca) return tl::unexpected(ca.error());
   if (auto ok = ca->Save(layout.ca_cert(), layout.ca_key()); !ok) return ok;
+  // Everything the first run creates is on record, as later CLI actions are.
+  const std::string actor = "msgbroker up (first run) by " + audit::LocalOperator();
+  auto record = [&](std::string action, std::string target, const pki::CertificateInfo& info,
+                    nlohmann::json extra) -> Status {
+    extra["serial"] = info.serial_hex;
+    extra["fingerprint_sha256"] = info.fingerprint_sha256;
+    extra["not_after"] = FormatTimestamp(info.not_after);
+    auto ok = audit::AppendAuditEvent(
+        layout.audit_log(),
+        {actor, std::move(action), std::move(target), "local", std::move(extra)}, clock);
+    if (!ok) return tl::unexpected(ok.error());
+    return Ok();
+  };
+  if (auto ok = record("ca.init", "ca:" + ca->info().fingerprint_sha256, ca->info(),
+                       {{"subject_cn", ca->info().subject_cn}});
+      !ok) {
+    return ok;
+  }
 
   for (const auto role : kServiceRoles) {
     pki::ServiceCertificateRequest request;
@@ -70,6 +89,11 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
     auto issued = ca->IssueService(request);
     if (!issued) return tl::unexpected(issued.error());
     if (auto ok = WriteIssued(*issued, layout.service_cert(role), layout.service_key(role)); !ok) {
+      return ok;
+    }
+    if (auto ok = record("certificate.issue", "certificate:" + issued->info.serial_hex,
+                         issued->info, {{"role", std::string(pki::RoleName(role))}});
+        !ok) {
       return ok;
     }
   }
@@ -109,6 +133,11 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
   if (auto ok = (*db)->clients()->AddCertificate(
           {demo->info.fingerprint_sha256, demo_id, demo->info.serial_hex, demo->info.not_before,
            demo->info.not_after, storage::CertificateStatus::kActive, now});
+      !ok) {
+    return ok;
+  }
+  if (auto ok = record("client.create", "client:" + std::string(kDemoClientId), demo->info,
+                       {{"domain", "demo.local"}});
       !ok) {
     return ok;
   }

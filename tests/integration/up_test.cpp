@@ -5,7 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -133,6 +135,30 @@ TEST(UpTest, SendAndAdminCommands) {
                                 " --client-id acme --domain acme.example");
   EXPECT_EQ(dup_rc, 1);
   EXPECT_NE(dup.find("already exists"), std::string::npos) << dup;
+  // The first run and the new client are on record, and the chain verifies; an edit is caught.
+  auto [vc, verified] = RunShell(bin + " admin audit verify --data-dir " + data);
+  EXPECT_EQ(vc, 0) << verified;
+  EXPECT_NE(verified.find("OK: "), std::string::npos) << verified;
+  // ca.init, 5 service certificates and the demo client at the first run, then acme.
+  EXPECT_NE(verified.find(" 8 records"), std::string::npos) << verified;
+  const auto log = std::filesystem::path(data) / "pki" / "audit.log";
+  std::string text;
+  {
+    std::ifstream in(log);
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  EXPECT_NE(text.find(R"("action":"client.create")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("target":"client:acme")"), std::string::npos) << text;
+  const auto at = text.find("acme.example");
+  ASSERT_NE(at, std::string::npos);
+  std::string tampered = text;
+  tampered.replace(at, 4, "evil");
+  std::ofstream(log, std::ios::trunc) << tampered;
+  auto [tc, tamper_out] = RunShell(bin + " admin audit verify --data-dir " + data);
+  EXPECT_EQ(tc, 2) << tamper_out;
+  EXPECT_NE(tamper_out.find("TAMPERED"), std::string::npos) << tamper_out;
+  std::ofstream(log, std::ios::trunc) << text;
+
   auto [lc, listing] = RunShell(bin + " admin client list --data-dir " + data);
   EXPECT_EQ(lc, 0);
   EXPECT_NE(listing.find("acme.example"), std::string::npos) << listing;

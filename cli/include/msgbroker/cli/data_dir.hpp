@@ -30,6 +30,8 @@ struct DataDirLayout {
   std::filesystem::path pki_dir() const { return root / "pki"; }
   std::filesystem::path ca_cert() const { return pki_dir() / "ca.crt"; }
   std::filesystem::path ca_key() const { return pki_dir() / "ca.key"; }
+  // Certificate and client actions (msgbroker/audit/audit_log.hpp), next to the CA key they need.
+  std::filesystem::path audit_log() const { return pki_dir() / "audit.log"; }
   std::filesystem::path service_cert(pki::ServiceRole role) const;
   std::filesystem::path service_key(pki::ServiceRole role) const;
   std::filesystem::path client_dir(std::string_view client_id) const {
