@@ -43,13 +43,23 @@ function(msgbroker_test name)
                                         GTest::gtest_main GTest::gmock)
   set(server_properties)
   if(ARG_SERVERS)
-    # gtest_discover_tests flattens lists; an escaped separator survives into the test script.
-    list(JOIN ARG_SERVERS "\\;" fixtures)
-    set(server_properties FIXTURES_REQUIRED "${fixtures}"
-        ENVIRONMENT "MSGBROKER_TEST_SERVERS=${MSGBROKER_TEST_SERVERS_DIR}")
+    set(server_properties ENVIRONMENT "MSGBROKER_TEST_SERVERS=${MSGBROKER_TEST_SERVERS_DIR}")
   endif()
   gtest_discover_tests(${name} DISCOVERY_MODE PRE_TEST DISCOVERY_TIMEOUT 60
     PROPERTIES LABELS ${ARG_LABEL} TIMEOUT ${ARG_TIMEOUT} ${server_properties})
+  if(ARG_SERVERS)
+    # gtest_discover_tests splits its PROPERTIES on every ';' (escaped or not) on the way into the
+    # test script, so a list of several fixtures would reach CTest as one fixture and a stray
+    # property. Instead, a script CTest includes after the discovered tests (it appends its own
+    # include file first) sets the list on each of them (<name>_TESTS, gtest's TEST_LIST).
+    set(fixtures_script ${CMAKE_CURRENT_BINARY_DIR}/${name}_servers.cmake)
+    string(CONCAT script
+      "if(${name}_TESTS)  # unset while the binary is not built\n"
+      "  set_tests_properties(\${${name}_TESTS} PROPERTIES FIXTURES_REQUIRED \"${ARG_SERVERS}\")\n"
+      "endif()\n")
+    file(CONFIGURE OUTPUT ${fixtures_script} CONTENT "${script}" @ONLY)
+    set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${fixtures_script})
+  endif()
 endfunction()
 
 # msgbroker_test_server(<name> SCRIPT <script>): a real server (Redis, PostgreSQL, MariaDB) as a

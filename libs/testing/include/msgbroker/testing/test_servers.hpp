@@ -7,6 +7,9 @@
 // on a free port, as its own process tree under <dir>, and writes <dir>/server.env: KEY=VALUE
 // lines (e.g. REDIS_URL=redis://127.0.0.1:40123, DATABASE_URL=postgresql://...). The stop script
 // ends it by the PID it recorded. Tests find the directory through MSGBROKER_TEST_SERVERS.
+// The Redis and PostgreSQL scripts also take `down <dir>` (stop by the recorded PID, keeping data,
+// port and password) and `up <dir>` (start again the same way), for the fault tests, which use
+// fixtures of their own (e.g. redis_restart) so a restart never reaches another test.
 
 #include <map>
 #include <string>
