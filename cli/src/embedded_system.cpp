@@ -67,6 +67,12 @@ EmbeddedSystem::EmbeddedSystem(std::unique_ptr<Impl> impl) : impl_(std::move(imp
 EmbeddedSystem::~EmbeddedSystem() { Stop(); }
 const EmbeddedPorts& EmbeddedSystem::ports() const { return impl_->ports; }
 void EmbeddedSystem::Stop() { impl_->Stop(); }
+void EmbeddedSystem::ReloadTls() {
+  // Each server logs its own failure and keeps the certificates it had.
+  for (auto* host : {&impl_->main_host, &impl_->proxy_host, &impl_->portal_host}) {
+    (void)host->ReloadTls();
+  }
+}
 
 Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayout& layout,
                                                               const EmbeddedOptions& options,

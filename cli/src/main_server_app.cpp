@@ -18,6 +18,7 @@ class MainServerApp final : public ServiceApp {
  public:
   ~MainServerApp() override { Stop(); }
   std::uint16_t port() const override { return host_.server->port(); }
+  Status ReloadTls() override { return host_.ReloadTls(); }
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;

@@ -14,6 +14,7 @@ class PortalApp final : public ServiceApp {
  public:
   ~PortalApp() override { Stop(); }
   std::uint16_t port() const override { return host_.server->port(); }
+  Status ReloadTls() override { return host_.ReloadTls(); }
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;

@@ -19,6 +19,9 @@ class ServiceApp {
   virtual std::uint16_t port() const = 0;
   // Graceful and idempotent: stop accepting, drain, finish work in hand, close the backends.
   virtual void Stop() = 0;
+  // SIGHUP: reads the service's own certificate, key and CA files again. The default does
+  // nothing (a worker's client certificate is read when its connections are made).
+  virtual Status ReloadTls() { return Ok(); }
 };
 
 // Each returns an error naming the component that failed, with everything started so far stopped.

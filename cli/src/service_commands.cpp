@@ -61,7 +61,10 @@ int RunService(const std::string& command, const ServiceFlags& flags, Starter<C>
   if (!app) return fail(app.error(), kExitFailed);
   std::cout << "msgbroker " << command << " " << Version() << " is up on port " << (*app)->port()
             << std::endl;
-  const int signal_number = WaitForStopSignal();
+  const int signal_number = WaitForStopSignal([&app] {
+    // Failures are logged by the server; it keeps serving with the certificates it had.
+    (void)(*app)->ReloadTls();
+  });
   std::cout << "Stopping (signal " << signal_number << "): draining in-flight work..." << std::endl;
   (*app)->Stop();
   std::cout << "Stopped." << std::endl;

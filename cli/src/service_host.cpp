@@ -95,6 +95,7 @@ sigset_t StopSignals() {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   return signals;
 }
 
@@ -105,11 +106,14 @@ void BlockStopSignals() {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
-int WaitForStopSignal() {
+int WaitForStopSignal(const std::function<void()>& on_reload) {
   const sigset_t signals = StopSignals();
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  return signal_number;
+  for (;;) {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) return signal_number;
+    if (on_reload) on_reload();
+  }
 }
 
 }  // namespace msgbroker::cli

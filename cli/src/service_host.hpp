@@ -6,6 +6,7 @@
 #include <prometheus/registry.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,8 @@ struct ServiceHost {
                net::ServerLimits limits = {});
   // Not ready, then a graceful stop of the server (kDrainGrace).
   void Stop();
+  // The server's certificate, key and CA files again (SIGHUP).
+  Status ReloadTls() { return server ? server->ReloadTls() : Ok(); }
 };
 
 // The "queue" entry of /health from the monitor's last probe (never a call to the queue itself).
@@ -61,10 +64,11 @@ net::TlsServerConfig ToTlsServerConfig(const config::TlsConfig& tls);
 net::TlsClientConfig ToTlsClientConfig(const config::TlsConfig& tls);
 net::ServerLimits ToServerLimits(const config::LimitsConfig& limits);
 
-// Blocks SIGINT and SIGTERM in the calling thread; call before any thread starts, so that every
-// thread inherits the mask and only WaitForStopSignal receives them.
+// Blocks SIGINT, SIGTERM and SIGHUP in the calling thread; call before any thread starts, so that
+// every thread inherits the mask and only WaitForStopSignal receives them.
 void BlockStopSignals();
-// Waits for SIGINT or SIGTERM (blocked by BlockStopSignals); returns the signal number.
-int WaitForStopSignal();
+// Waits for SIGINT or SIGTERM (blocked by BlockStopSignals); returns the signal number. Each
+// SIGHUP meanwhile calls `on_reload` (when given) and waits on.
+int WaitForStopSignal(const std::function<void()>& on_reload = {});
 
 }  // namespace msgbroker::cli

@@ -75,7 +75,7 @@ int RunUp(const UpFlags& flags) {
   }
   PrintBanner(*dir, flags.options, (*system)->ports());
 
-  const int signal_number = WaitForStopSignal();
+  const int signal_number = WaitForStopSignal([&system] { (*system)->ReloadTls(); });
   std::cout << "Stopping (signal " << signal_number << "): draining in-flight work..." << std::endl;
   (*system)->Stop();
   std::cout << "Stopped." << std::endl;

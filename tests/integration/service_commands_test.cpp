@@ -88,6 +88,59 @@ TEST(ServiceCommandsTest, MainServerServesHealthOverHttpsAndStopsOnSigterm) {
   EXPECT_NE(server.output().find("Stopped."), std::string::npos) << server.output();
 }
 
+// The serial of the certificate a TLS server presents, read with the openssl tool.
+std::string ServedSerial(const cli::DataDirLayout& layout, int port) {
+  auto [rc, out] =
+      RunShell("echo | openssl s_client -connect 127.0.0.1:" + std::to_string(port) + " -CAfile " +
+               layout.ca_cert().string() + " 2>/dev/null | openssl x509 -noout -serial");
+  return rc == 0 ? out : "error: " + out;
+}
+
+// SIGHUP reads the service's certificate files again: a renewed certificate is served to new
+// connections without a restart; a broken file is refused and the old certificate stays.
+TEST(ServiceCommandsTest, SighupReloadsTheServiceCertificate) {
+  ServiceFixture f;
+  ChildProcess server(MsgbrokerBinary(), {"main-server", "--config", f.config.string()});
+  auto out = server.WaitForOutput("is up on port", 60s);
+  ASSERT_TRUE(out) << server.output();
+  const int port = PortOf(*out);
+  ASSERT_GT(port, 0) << *out;
+  const std::string before = ServedSerial(f.layout, port);
+  ASSERT_EQ(before.rfind("serial=", 0), 0u) << before;
+
+  // Renew: a new certificate for the same role, put in place of the old files.
+  const auto renewed = f.tmp / "renewed";
+  auto [ic, issued] =
+      RunShell(MsgbrokerBinary() + " admin cert issue --role main-server --ca-dir " +
+               f.layout.pki_dir().string() + " --out " + renewed.string());
+  ASSERT_EQ(ic, 0) << issued;
+  const auto role = pki::ServiceRole::kMainServer;
+  fs::copy_file(renewed / "main-server.crt", f.layout.service_cert(role),
+                fs::copy_options::overwrite_existing);
+  fs::copy_file(renewed / "main-server.key", f.layout.service_key(role),
+                fs::copy_options::overwrite_existing);
+  server.Signal(SIGHUP);
+  std::string after;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        after = ServedSerial(f.layout, port);
+        return after.rfind("serial=", 0) == 0 && after != before;
+      },
+      10s, 100ms))
+      << before << " / " << after;
+
+  // A broken certificate file: the reload fails, is logged, and the renewed one is still served.
+  WriteFile(f.layout.service_cert(role), "not a certificate\n");
+  server.Signal(SIGHUP);
+  EXPECT_TRUE(server.WaitForOutput("event=tls_reload_failed", 10s)) << server.output();
+  EXPECT_EQ(ServedSerial(f.layout, port), after);
+
+  server.Signal(SIGTERM);
+  auto code = server.Wait(30s);
+  ASSERT_TRUE(code) << server.output();
+  EXPECT_EQ(*code, 0) << server.output();
+}
+
 TEST(ServiceCommandsTest, CheckConfigPrintsTheEffectiveConfigWithSecretsRedacted) {
   ServiceFixture f;
   const std::string bin = MsgbrokerBinary();

@@ -282,6 +282,18 @@ struct ServerCore {
   const HttpServerOptions options;
   const Router router;
   ServerMetrics metrics;
+  // The current TLS context; ReloadTls swaps it (new connections take the new one, open ones
+  // keep theirs).
+  std::shared_ptr<asio::ssl::context> TlsContext() {
+    std::lock_guard lock(tls_mutex);
+    return tls_context;
+  }
+  void SetTlsContext(std::shared_ptr<asio::ssl::context> context) {
+    std::lock_guard lock(tls_mutex);
+    tls_context = std::move(context);
+  }
+
+  std::mutex tls_mutex;
   std::shared_ptr<asio::ssl::context> tls_context;
   std::atomic<std::size_t> active{0};
   std::mutex mutex;
@@ -294,7 +306,10 @@ class Connection final : public ConnectionBase {
   using Stream = std::conditional_t<kTls, TlsStream, TcpStream>;
 
   Connection(ServerCore& server, Worker& worker, Socket&& socket, std::string remote)
-      : server_(server), worker_(worker), stream_(MakeStream(server, std::move(socket))) {
+      : server_(server),
+        worker_(worker),
+        tls_context_(kTls ? server.TlsContext() : nullptr),
+        stream_(MakeStream(tls_context_.get(), std::move(socket))) {
     context_.remote_address = std::move(remote);
   }
 
@@ -335,9 +350,9 @@ class Connection final : public ConnectionBase {
  private:
   enum class State { kHandshake, kIdle, kReading, kHandling, kWriting, kClosing, kClosed };
 
-  static Stream MakeStream(ServerCore& server, Socket&& socket) {
+  static Stream MakeStream(asio::ssl::context* tls, Socket&& socket) {
     if constexpr (kTls) {
-      return Stream(std::move(socket), *server.tls_context);
+      return Stream(std::move(socket), *tls);
     } else {
       return Stream(std::move(socket));
     }
@@ -588,6 +603,7 @@ class Connection final : public ConnectionBase {
 
   ServerCore& server_;
   Worker& worker_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // the one this connection started with
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -647,7 +663,7 @@ Status HttpServer::Impl::Start() {
   if (options.tls) {
     auto context = MakeServerContext(*options.tls);
     if (!context) return tl::unexpected(context.error());
-    tls_context = std::move(*context);
+    SetTlsContext(std::move(*context));
   }
   auto endpoint = ResolveListenEndpoint(options.address, options.port);
   if (!endpoint) return tl::unexpected(endpoint.error());
@@ -794,5 +810,18 @@ Status HttpServer::Start() { return impl_->Start(); }
 std::uint16_t HttpServer::port() const noexcept { return impl_->port.load(); }
 
 void HttpServer::Stop(std::chrono::milliseconds grace) { impl_->Stop(grace); }
+
+Status HttpServer::ReloadTls() {
+  if (!impl_->options.tls) return Ok();
+  auto context = MakeServerContext(*impl_->options.tls);
+  if (!context) {
+    spdlog::error("event=tls_reload_failed service={} error=\"{}\"", impl_->options.service,
+                  context.error().message);
+    return tl::unexpected(context.error());
+  }
+  impl_->SetTlsContext(std::move(*context));
+  spdlog::info("event=tls_reloaded service={}", impl_->options.service);
+  return Ok();
+}
 
 }  // namespace msgbroker::net

@@ -49,6 +49,8 @@ class EmbeddedSystem {
   // Graceful: proxy stops accepting and drains, the worker finishes its batch, the main server
   // drains, the queue flushes.
   void Stop();
+  // SIGHUP: the HTTPS services read their certificate, key and CA files again.
+  void ReloadTls();
 
  private:
   struct Impl;

@@ -67,6 +67,10 @@ class HttpServer {
   Status Start();
   std::uint16_t port() const noexcept;  // the bound port (after Start)
   void Stop(std::chrono::milliseconds grace);
+  // Reads the certificate, key and CA files again (renewed certificates, a new CA bundle): new
+  // connections use them, open ones finish with what they started with. On an error the server
+  // keeps the old ones and the error names the file. No-op without TLS.
+  Status ReloadTls();
 
  private:
   struct Impl;
