@@ -41,6 +41,15 @@ TEST(ConfigDefaults, EachServiceHasItsPortAndSafeDefaults) {
   EXPECT_EQ(proxy->tls.min_version, TlsVersion::kTls12);
   EXPECT_EQ(proxy->limits.max_body_bytes, 4u * 1024 * 1024);
   EXPECT_EQ(proxy->limits.max_header_bytes, 8u * 1024);
+  EXPECT_EQ(proxy->rate_limit.messages_per_second, 0u) << "no rate limit unless configured";
+
+  auto limited = ParseConfig<ProxyConfig>(
+      "proxy:\n  rate_limit: {messages_per_second: 1000, burst: 2500}\n", NoEnv());
+  ASSERT_TRUE(limited) << limited.error().message;
+  EXPECT_EQ(limited->rate_limit.messages_per_second, 1000u);
+  EXPECT_EQ(limited->rate_limit.burst, 2500u);
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  rate_limit: {messages_per_secnd: 5}\n"),
+            "proxy.rate_limit.messages_per_secnd: unknown key");
 
   auto main = ParseConfig<MainServerConfig>("main_server:", NoEnv());
   ASSERT_TRUE(main) << main.error().message;
