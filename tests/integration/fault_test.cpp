@@ -67,6 +67,16 @@ double Sum(const Deployment& deployment, std::size_t workers,
   return sum;
 }
 
+// The fault comes once messages flow end to end: accepted by the proxies and stored by workers.
+bool Flowing(const Deployment& deployment, const Traffic& traffic, std::size_t workers) {
+  return WaitFor(
+      [&] {
+        return traffic.count() >= 100 &&
+               Sum(deployment, workers, &Deployment::WorkerState::processed) > 0;
+      },
+      kFlowTimeout);
+}
+
 std::string Kinds(const std::map<std::string, int>& kinds) {
   std::string out;
   for (const auto& [kind, n] : kinds) {
@@ -81,14 +91,8 @@ TEST(FaultTest, MainServerStoppedFor30sWorkersBackOffAndResume) {
   ASSERT_TRUE(deployment.Start());
   Traffic traffic(deployment, Steady("main-down"));
   const auto workers = static_cast<std::size_t>(options.workers);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return traffic.count() >= 100 &&
-               Sum(deployment, workers, &Deployment::WorkerState::processed) > 0;
-      },
-      kFlowTimeout))
-      << "accepted " << traffic.count() << "\n"
-      << deployment.Outputs();
+  ASSERT_TRUE(Flowing(deployment, traffic, workers)) << "accepted " << traffic.count() << "\n"
+                                                     << deployment.Outputs();
 
   const double failures_before = Sum(deployment, workers, &Deployment::WorkerState::failures);
   ASSERT_TRUE(deployment.StopMainServer());
@@ -192,14 +196,8 @@ TEST(FaultTest, PostgresRestartMainServerFailsMeanwhileWorkersRetry) {
   ASSERT_TRUE(deployment.Start());
   Traffic traffic(deployment, Steady("postgres-restart"));
   const auto workers = static_cast<std::size_t>(options.workers);
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        return traffic.count() >= 100 &&
-               Sum(deployment, workers, &Deployment::WorkerState::processed) > 0;
-      },
-      kFlowTimeout))
-      << "accepted " << traffic.count() << "\n"
-      << deployment.Outputs();
+  ASSERT_TRUE(Flowing(deployment, traffic, workers)) << "accepted " << traffic.count() << "\n"
+                                                     << deployment.Outputs();
 
   const double failures_before = Sum(deployment, workers, &Deployment::WorkerState::failures);
   ASSERT_TRUE(Server("postgres_restart", "down"));

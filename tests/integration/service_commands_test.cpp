@@ -55,19 +55,19 @@ struct ServiceFixture {
   }
 };
 
-int PortOf(const std::string& output) {
+// The port a starting service announces, or 0 when it did not come up within a minute.
+int WaitForPort(ChildProcess& server) {
+  auto out = server.WaitForOutput("is up on port", 60s);
   std::smatch m;
-  if (!std::regex_search(output, m, std::regex(R"(is up on port (\d+))"))) return 0;
+  if (!out || !std::regex_search(*out, m, std::regex(R"(is up on port (\d+))"))) return 0;
   return std::stoi(m[1].str());
 }
 
 TEST(ServiceCommandsTest, MainServerServesHealthOverHttpsAndStopsOnSigterm) {
   ServiceFixture f;
   ChildProcess server(MsgbrokerBinary(), {"main-server", "--config", f.config.string()});
-  auto out = server.WaitForOutput("is up on port", 60s);
-  ASSERT_TRUE(out) << server.output();
-  const int port = PortOf(*out);
-  ASSERT_GT(port, 0) << *out;
+  const int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.output();
 
   const std::string curl = "curl -sS --cacert " + f.layout.ca_cert().string() +
                            " https://127.0.0.1:" + std::to_string(port);
@@ -101,10 +101,8 @@ std::string ServedSerial(const cli::DataDirLayout& layout, int port) {
 TEST(ServiceCommandsTest, SighupReloadsTheServiceCertificate) {
   ServiceFixture f;
   ChildProcess server(MsgbrokerBinary(), {"main-server", "--config", f.config.string()});
-  auto out = server.WaitForOutput("is up on port", 60s);
-  ASSERT_TRUE(out) << server.output();
-  const int port = PortOf(*out);
-  ASSERT_GT(port, 0) << *out;
+  const int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.output();
   const std::string before = ServedSerial(f.layout, port);
   ASSERT_EQ(before.rfind("serial=", 0), 0u) << before;
 

@@ -6,8 +6,8 @@ namespace msgbroker::proxy {
 
 ClientDirectory::ClientDirectory(Source source, std::chrono::milliseconds refresh_interval)
     : source_(std::move(source)),
-      refresh_interval_(refresh_interval),
-      snapshot_(std::make_shared<const Snapshot>()) {}
+      snapshot_(std::make_shared<const Snapshot>()),
+      refresher_(refresh_interval, [this] { (void)Refresh(); }) {}
 
 ClientDirectory::~ClientDirectory() { Stop(); }
 
@@ -34,26 +34,9 @@ Status ClientDirectory::Refresh() {
   return Ok();
 }
 
-void ClientDirectory::StartBackgroundRefresh() {
-  refresher_ = std::thread([this] {
-    std::unique_lock lock(mutex_);
-    while (!stopping_) {
-      if (stop_cv_.wait_for(lock, refresh_interval_, [this] { return stopping_; })) break;
-      lock.unlock();
-      (void)Refresh();
-      lock.lock();
-    }
-  });
-}
+void ClientDirectory::StartBackgroundRefresh() { refresher_.Start(); }
 
-void ClientDirectory::Stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
-  }
-  stop_cv_.notify_all();
-  if (refresher_.joinable()) refresher_.join();
-}
+void ClientDirectory::Stop() { refresher_.Stop(); }
 
 std::optional<storage::ClientIdentity> ClientDirectory::Find(std::string_view fingerprint) const {
   std::shared_ptr<const Snapshot> snapshot;

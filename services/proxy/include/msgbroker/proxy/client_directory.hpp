@@ -5,16 +5,15 @@
 // suspension or a new client reaches a running proxy.
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "msgbroker/core/periodic_task.hpp"
 #include "msgbroker/core/result.hpp"
 #include "msgbroker/storage/client_registry.hpp"
 
@@ -40,13 +39,10 @@ class ClientDirectory {
  private:
   using Snapshot = std::unordered_map<std::string, storage::ClientIdentity>;
   Source source_;
-  std::chrono::milliseconds refresh_interval_;
   mutable std::mutex mutex_;
   std::shared_ptr<const Snapshot> snapshot_;
   bool healthy_ = false;
-  bool stopping_ = false;
-  std::condition_variable stop_cv_;
-  std::thread refresher_;
+  PeriodicTask refresher_;  // last: stopped before the rest goes
 };
 
 }  // namespace msgbroker::proxy
