@@ -5,9 +5,10 @@
 //
 // Keys under the prefix:
 //   stream         the ready messages (field `id`), read through the consumer group `workers`
+//                  (NOACK; what has been read is trimmed off)
 //   msg:<id>       hash: payload, enqueued_at, attempts, last_error, seq (enqueue order), state
 //                  (ready | leased | delayed | dead), entry (its stream entry while ready; a
-//                  claimed entry is acknowledged and deleted at once: the lease is `leases`),
+//                  claimed entry is trimmed off at once: the lease is `leases`),
 //                  reason, dead_at
 //   seq            the last enqueue sequence number; messages that come back to the stream
 //                  together (due retries, expired leases) go in enqueue order
@@ -129,7 +130,8 @@ promote(ARGV[2])
 local out = {''}
 local max = tonumber(ARGV[3])
 if max > 0 then
-  local read = {'XREADGROUP', 'GROUP', 'workers', ARGV[5], 'COUNT', max, 'STREAMS', stream, '>'}
+  local read = {'XREADGROUP', 'GROUP', 'workers', ARGV[5], 'COUNT', max, 'NOACK', 'STREAMS',
+                stream, '>'}
   local r = redis.pcall(unpack(read))
   if type(r) == 'table' and r.err then
     if not string.find(r.err, 'NOGROUP', 1, true) then return r end
@@ -137,12 +139,14 @@ if max > 0 then
     r = redis.call(unpack(read))
   end
   if r then
-    -- Every entry read is acknowledged and deleted at once (the lease lives in `leases`); an
-    -- entry whose message moved on meanwhile is just dropped.
-    local eids, leased, leases = {}, {}, {}
+    -- Entries are read without the group's pending list (NOACK: the lease lives in `leases`), and
+    -- everything up to the last one read is trimmed away at once: each is leased now or belongs
+    -- to a message that moved on meanwhile. (One XTRIM drops whole stream nodes, far cheaper than
+    -- an XDEL per entry.)
+    local last, leased, leases = nil, {}, {}
     for _, entry in ipairs(r[1][2]) do
       local eid, id = entry[1], entry[2][2]
-      eids[#eids + 1] = eid
+      last = eid
       local h = mkey(id)
       local f = redis.call('HMGET', h, 'entry', 'payload', 'enqueued_at', 'last_error', 'attempts')
       if f[1] == eid then
@@ -158,9 +162,9 @@ if max > 0 then
         out[#out + 1] = f[4] or ''
       end
     end
-    if #eids > 0 then
-      call_slices('XACK', {stream, 'workers'}, eids)
-      call_slices('XDEL', {stream}, eids)
+    if last then
+      local ms, seq = string.match(last, '^(%d+)-(%d+)$')
+      redis.call('XTRIM', stream, 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
     end
     if #leased > 0 then
       call_slices('ZREM', {p .. 'ready'}, leased)
