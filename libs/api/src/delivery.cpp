@@ -1,5 +1,6 @@
 #include "msgbroker/api/delivery.hpp"
 
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "msgbroker/api/contract.hpp"
@@ -67,6 +68,10 @@ Result<std::vector<DeliveryItem>> DecodeDeliveryRequest(std::string_view text) {
     if (id == j.end() || !id->is_string() || attempts == j.end() ||
         !attempts->is_number_unsigned() || payload == j.end() || !payload->is_string()) {
       return Fail(ErrorCode::kInvalidRequest, "item needs message_id, attempts and payload", field);
+    }
+    // get<std::uint32_t> would silently wrap a larger count.
+    if (attempts->get<std::uint64_t>() > std::numeric_limits<std::uint32_t>::max()) {
+      return Fail(ErrorCode::kInvalidRequest, "attempts is out of range", field);
     }
     auto parsed = MessageId::Parse(id->get<std::string>());
     if (!parsed) return Fail(ErrorCode::kInvalidRequest, "message_id is not a UUID", field);

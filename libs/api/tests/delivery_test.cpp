@@ -30,6 +30,9 @@ TEST(DeliveryTest, RequestDefectsNameTheItem) {
   EXPECT_FALSE(DecodeDeliveryRequest("nope"));
   EXPECT_FALSE(DecodeDeliveryRequest(
       R"({"deliveries":[{"message_id":"018bcfe5-6800-7abc-8def-0123456789ab","attempts":-1,"payload":"x"}]})"));
+  // 2^32 + 1 used to arrive as 1 attempt (fuzz/corpus/api_json/delivery_request_huge_attempts).
+  EXPECT_FALSE(DecodeDeliveryRequest(
+      R"({"deliveries":[{"message_id":"018bcfe5-6800-7abc-8def-0123456789ab","attempts":4294967297,"payload":"x"}]})"));
 }
 
 TEST(DeliveryTest, RequestBatchLimit) {

@@ -26,14 +26,13 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <condition_variable>
 #include <ctime>
-#include <limits>
 #include <list>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
-#include "msgbroker/core/ids.hpp"
+#include "msgbroker/net/request_parser.hpp"
 #include "msgbroker/pki/certificate_info.hpp"
 #include "tls_internal.hpp"
 
@@ -78,10 +77,6 @@ std::string FormatEndpoint(const tcp::endpoint& endpoint) {
   const auto port = std::to_string(endpoint.port());
   return address.is_v6() ? "[" + address.to_string() + "]:" + port
                          : address.to_string() + ":" + port;
-}
-
-const boost::system::error_category& HttpErrorCategory() {
-  return http::make_error_code(http::error::end_of_stream).category();
 }
 
 // Families shared by every thread of one server; the per-thread MetricsCache keeps pointers to
@@ -381,7 +376,11 @@ class Connection final : public ConnectionBase {
     // failed the handshake; the verify result is checked again for defence in depth.
     if (const X509* cert = SSL_get0_peer_certificate(ssl);
         cert != nullptr && SSL_get_verify_result(ssl) == X509_V_OK) {
-      context_.peer = pki::Describe(cert);
+      // OpenSSL accepts a certificate without any extended key usage for client authentication
+      // (RFC 5280: any purpose); ours always carry clientAuth (docs/adr/0003), so one without it
+      // identifies nobody.
+      auto peer = pki::Describe(cert);
+      if (peer.client_auth) context_.peer = std::move(peer);
     }
     ReadNext();
   }
@@ -406,9 +405,7 @@ class Connection final : public ConnectionBase {
   void ReadHeader() {
     state_ = State::kReading;
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
-        Limits().max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
-    parser_->body_limit(Limits().max_body_bytes);
+    ApplyLimits(*parser_, Limits());
     Tcp().expires_after(Limits().request_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&Connection::OnHeader, Self()));
@@ -416,6 +413,15 @@ class Connection final : public ConnectionBase {
 
   void OnHeader(beast::error_code ec, std::size_t) {
     if (ec) return OnReadError(ec);
+    // RFC 9112 6.1: when chunked is not the final transfer coding the body's length cannot be
+    // determined. Beast would read such a request as having no body (or frame it by a
+    // Content-Length beside it) and the body's bytes as the next request: request smuggling
+    // (tests/security/attack_test.cpp). Refuse it and close the connection.
+    if (parser_->get().count(http::field::transfer_encoding) > 0 && !parser_->chunked()) {
+      return RejectRequest(
+          Error{ErrorCode::kInvalidRequest,
+                "malformed HTTP request: Transfer-Encoding must end with chunked"});
+    }
     if (parser_->is_done()) return Dispatch();
     if (beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       return asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -440,21 +446,7 @@ class Connection final : public ConnectionBase {
   }
 
   void OnReadError(beast::error_code ec) {
-    if (ec == http::error::header_limit) {
-      return RejectRequest(
-          Error{ErrorCode::kHeadersTooLarge,
-                "request headers exceed " + std::to_string(Limits().max_header_bytes) + " bytes"});
-    }
-    if (ec == http::error::body_limit) {
-      return RejectRequest(
-          Error{ErrorCode::kPayloadTooLarge,
-                "request body exceeds " + std::to_string(Limits().max_body_bytes) + " bytes"});
-    }
-    if (ec.category() == HttpErrorCategory() && ec != http::error::end_of_stream &&
-        ec != http::error::partial_message) {
-      return RejectRequest(
-          Error{ErrorCode::kInvalidRequest, "malformed HTTP request: " + ec.message()});
-    }
+    if (auto error = ReadFailure(ec, Limits())) return RejectRequest(*error);
     if (ec == beast::error::timeout) {
       spdlog::debug("event=http_request_timeout service={} remote={}", server_.options.service,
                     context_.remote_address);
@@ -472,17 +464,9 @@ class Connection final : public ConnectionBase {
     const auto& partial = parser_->get();
     method_ = partial.method();
     version_ = partial.version() == 10 ? 10 : 11;
-    AssignRequestId(partial["X-Request-Id"]);
+    context_.request_id = RequestIdFor(partial["X-Request-Id"]);
     context_.received_at = SteadyClock::now();
     WriteResponse(MakeErrorResponse(error, context_.request_id));
-  }
-
-  void AssignRequestId(std::string_view given) {
-    if (IsAcceptableRequestId(given)) {
-      context_.request_id.assign(given);
-    } else {
-      context_.request_id = NewRequestId();
-    }
   }
 
   void Dispatch() {
@@ -493,29 +477,17 @@ class Connection final : public ConnectionBase {
     method_ = request.method();
     version_ = request.version();
     keep_alive_ = request.keep_alive();
-    AssignRequestId(request["X-Request-Id"]);
+    context_.request_id = RequestIdFor(request["X-Request-Id"]);
 
     auto match = server_.router.Find(method_, request.target());
     if (match.handler == nullptr) {
+      auto response = UnroutedResponse(match, method_, request.target(), context_.request_id);
       if (match.allowed.empty()) {
         route_ = kUnmatchedRoute;
-        return WriteResponse(MakeErrorResponse(
-            Error{ErrorCode::kNotFound, "no such resource: " + std::string(request.target().substr(
-                                                                   0, request.target().find('?')))},
-            context_.request_id));
+      } else {
+        context_.route = std::move(match.route);
+        route_ = context_.route;
       }
-      context_.route = std::move(match.route);
-      route_ = context_.route;
-      std::string allow;
-      for (const auto verb : match.allowed) {
-        if (!allow.empty()) allow += ", ";
-        allow += http::to_string(verb);
-      }
-      auto response = MakeErrorResponse(
-          Error{ErrorCode::kMethodNotAllowed,
-                "method " + std::string(http::to_string(method_)) + " is not allowed here"},
-          context_.request_id);
-      response.set(http::field::allow, allow);
       return WriteResponse(std::move(response));
     }
 
