@@ -52,12 +52,25 @@ std::string Join(std::initializer_list<std::string_view> items) {
 // Conversions from a scalar's text. They return the reason, without the key path.
 using Converted = tl::expected<void, std::string>;
 
+// No setting (host, URL, path, prefix, cipher list, ...) holds a control character; one there is a
+// typo or an injection (a '\r' in a host, say) and would not survive being written out again.
+Converted NoControlCharacters(const std::string& text) {
+  for (const char c : text) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return tl::unexpected(std::string("a control character in the value"));
+    }
+  }
+  return {};
+}
+
 Converted Convert(const std::string& text, std::string& out, Range) {
+  if (auto ok = NoControlCharacters(text); !ok) return ok;
   out = text;
   return {};
 }
 
 Converted Convert(const std::string& text, fs::path& out, Range) {
+  if (auto ok = NoControlCharacters(text); !ok) return ok;
   out = text;
   return {};
 }

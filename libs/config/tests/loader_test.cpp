@@ -379,6 +379,15 @@ TEST(ConfigDump, ADumpWithoutSecretsParsesBackToTheSameConfig) {
 
 // A '$' left in a value after expansion is written as "$$", so loading the dump does not expand it
 // again (fuzz/corpus/config/dump_dollar.yaml).
+// A control character in a value is refused, naming the key (found by the config fuzzer: a '\r'
+// in a host did not survive the dump: fuzz/corpus/config/control_character_in_value.yaml).
+TEST(ConfigParse, ControlCharactersInValuesAreRefused) {
+  EXPECT_EQ(ErrorOf<WorkerConfig>("worker:\n  queue:\n    redis: {host: \"redis\\r\"}\n"),
+            "worker.queue.redis.host: a control character in the value");
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  tls: {cert_file: \"/a\\tb\"}\n"),
+            "proxy.tls.cert_file: a control character in the value");
+}
+
 TEST(ConfigDump, ADollarInAValueSurvivesTheDump) {
   auto portal =
       ParseConfig<PortalConfig>(R"(portal: {proxy_url: "https://p/$${HOME}$x"})", NoEnv());
