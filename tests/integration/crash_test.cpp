@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "msgbroker/net/https_client.hpp"
+#include "stored_messages.hpp"
 #include "up_process.hpp"
 
 namespace msgbroker::testing {
@@ -27,24 +28,6 @@ struct Layout {
     return {data / "pki" / "ca.crt", data / "pki" / "admin.crt", data / "pki" / "admin.key"};
   }
 };
-
-// Every stored message id, paging through the admin API; fails the test on duplicates.
-std::multiset<std::string> StoredIds(const Layout& layout, int port) {
-  net::HttpsClient admin({true, "127.0.0.1", static_cast<std::uint16_t>(port)}, layout.Admin(),
-                         30s);
-  std::multiset<std::string> ids;
-  for (int page = 1;; ++page) {
-    auto r = admin.Get("/api/v1/messages?page_size=500&page=" + std::to_string(page));
-    if (!r || r->result_int() != 200) return {};
-    auto doc = nlohmann::json::parse(r->body());
-    for (const auto& item : doc["items"]) {
-      ids.insert(item["message_id"].get<std::string>());
-      EXPECT_EQ(item["status"], "delivered");
-    }
-    if (page >= doc["pages"].get<int>()) break;
-  }
-  return ids;
-}
 
 TEST(CrashTest, EveryAcceptedMessageSurvivesSigkillExactlyOnce) {
   TempDir tmp;
@@ -88,10 +71,15 @@ TEST(CrashTest, EveryAcceptedMessageSurvivesSigkillExactlyOnce) {
 
   UpProcess up(layout.data);
   ASSERT_TRUE(up.WaitUntilUp()) << up.output();
+  net::HttpsClient admin({true, "127.0.0.1", static_cast<std::uint16_t>(up.ports.main_server)},
+                         layout.Admin(), 30s);
   std::multiset<std::string> stored;
   ASSERT_TRUE(WaitFor(
       [&] {
-        stored = StoredIds(layout, up.ports.main_server);
+        auto now = ReadStored(admin);
+        if (!now) return false;
+        EXPECT_TRUE(now->not_delivered.empty());
+        stored = std::move(now->ids);
         return std::includes(stored.begin(), stored.end(), accepted.begin(), accepted.end());
       },
       60s, 250ms))

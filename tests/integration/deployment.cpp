@@ -376,22 +376,7 @@ net::TlsClientConfig Deployment::Admin() const {
 
 std::optional<Stored> Deployment::StoredIds() const {
   net::HttpsClient admin({true, "127.0.0.1", static_cast<std::uint16_t>(main_port_)}, Admin(), 30s);
-  Stored stored;
-  for (int page = 1; page <= 1000; ++page) {
-    auto r = admin.Get("/api/v1/messages?page_size=500&page=" + std::to_string(page));
-    if (!r || r->result_int() != 200) return std::nullopt;
-    auto doc = nlohmann::json::parse(r->body());
-    for (const auto& item : doc["items"]) {
-      const auto id = item["message_id"].get<std::string>();
-      const int attempts = item["attempts"].get<int>();
-      stored.ids.insert(id);
-      if (item["status"] != "delivered") stored.not_delivered.insert(id);
-      if (attempts > 1) ++stored.redelivered;
-      stored.max_attempts = std::max(stored.max_attempts, attempts);
-    }
-    if (page >= doc["pages"].get<int>()) return stored;
-  }
-  return std::nullopt;
+  return ReadStored(admin);
 }
 
 std::optional<Deployment::WorkerState> Deployment::Worker(std::size_t worker) const {

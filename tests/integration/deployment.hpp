@@ -26,6 +26,7 @@
 
 #include "msgbroker/cli/data_dir.hpp"
 #include "msgbroker/net/https_client.hpp"
+#include "stored_messages.hpp"
 #include "test_support.hpp"
 
 namespace msgbroker::testing {
@@ -77,13 +78,6 @@ struct DeploymentOptions {
   int workers = 3;
   int batch_size = 50;     // messages a worker thread claims at once (each worker runs two)
   int max_attempts = 100;  // high, and with backoff_max 1s: an outage must not dead-letter
-};
-
-struct Stored {
-  std::multiset<std::string> ids;
-  std::set<std::string> not_delivered;  // stored with a status other than "delivered"
-  std::size_t redelivered = 0;          // stored on a second or later attempt
-  int max_attempts = 0;                 // the most attempts any stored message took
 };
 
 class Deployment {
