@@ -1,9 +1,9 @@
 // Fuzz target: the bytes a client sends on one proxy connection.
 //
 // They are read the way the HTTP server reads them (Beast's read algorithm, the parser set up by
-// net::ApplyLimits with the proxy's limits, failures mapped by net::ReadFailure), request after
-// request as pipelined on one keep-alive connection, and every request goes through the router
-// into the proxy's real handlers (content type, body parsing and validation, sealing) and the
+// net::ApplyLimits with the proxy's limits, refusals by net::HeaderFailure and net::ReadFailure),
+// request after request as pipelined on one keep-alive connection, and every request goes through
+// the router into the proxy's real handlers (content type, body parsing and validation, sealing) and the
 // standard endpoints. Only the sockets are left out, and the queue and the client registry are
 // in-memory stand-ins; the caller always holds a registered client's certificate.
 //
@@ -220,14 +220,22 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     net::ApplyLimits(parser, proxy.limits);
     boost::system::error_code ec;
     http::read_header(stream, buffer, parser, ec);
-    if (!ec && !parser.is_done()) http::read(stream, buffer, parser, ec);
-    if (ec) {
-      // The server answers what it can and closes the connection after any failed read.
-      if (const auto error = net::ReadFailure(ec, proxy.limits)) {
-        const auto& partial = parser.get();
-        Send(net::MakeErrorResponse(*error, net::RequestIdFor(partial[api::kRequestIdHeader])),
-             partial.version() == 10 ? 10 : 11, false);
+    // The server answers what it can and closes the connection after any failed read, and after
+    // a header it refuses.
+    const auto refuse = [&](const Error& error) {
+      const auto& partial = parser.get();
+      Send(net::MakeErrorResponse(error, net::RequestIdFor(partial[api::kRequestIdHeader])),
+           partial.version() == 10 ? 10 : 11, false);
+    };
+    if (!ec) {
+      if (const auto error = net::HeaderFailure(parser)) {
+        refuse(*error);
+        break;
       }
+      if (!parser.is_done()) http::read(stream, buffer, parser, ec);
+    }
+    if (ec) {
+      if (const auto error = net::ReadFailure(ec, proxy.limits)) refuse(*error);
       break;
     }
     const unsigned version = parser.get().version();

@@ -14,6 +14,14 @@ void ApplyLimits(RequestParser& parser, const ServerLimits& limits) {
   parser.body_limit(limits.max_body_bytes);
 }
 
+std::optional<Error> HeaderFailure(const RequestParser& parser) {
+  if (parser.get().count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+    return Error{ErrorCode::kInvalidRequest,
+                 "malformed HTTP request: Transfer-Encoding must end with chunked"};
+  }
+  return std::nullopt;
+}
+
 std::optional<Error> ReadFailure(const boost::system::error_code& ec, const ServerLimits& limits) {
   if (ec == http::error::header_limit) {
     return Error{ErrorCode::kHeadersTooLarge,

@@ -20,6 +20,13 @@ using RequestParser = http::request_parser<http::string_body>;
 // Sets the header and body limits on a fresh parser for the next request.
 void ApplyLimits(RequestParser& parser, const ServerLimits& limits);
 
+// What a request whose header was read must be refused with before its body is read, or nullopt.
+// RFC 9112 6.1: when chunked is not the final transfer coding the body's length cannot be
+// determined. Beast would read such a request as having no body (or frame it by a Content-Length
+// beside it) and the body's bytes as the next request: request smuggling. It is 400
+// INVALID_REQUEST, and the connection closes.
+std::optional<Error> HeaderFailure(const RequestParser& parser);
+
 // What a failed read is answered with: 431 HEADERS_TOO_LARGE, 413 PAYLOAD_TOO_LARGE or 400
 // INVALID_REQUEST for a malformed request. nullopt when nobody is waiting for an answer (the peer
 // closed, possibly mid-request, or the read timed out): the connection just closes.
