@@ -3,9 +3,9 @@
 // They are read the way the HTTP server reads them (Beast's read algorithm, the parser set up by
 // net::ApplyLimits with the proxy's limits, refusals by net::HeaderFailure and net::ReadFailure),
 // request after request as pipelined on one keep-alive connection, and every request goes through
-// the router into the proxy's real handlers (content type, body parsing and validation, sealing) and the
-// standard endpoints. Only the sockets are left out, and the queue and the client registry are
-// in-memory stand-ins; the caller always holds a registered client's certificate.
+// the router into the proxy's real handlers (content type, body parsing and validation, sealing)
+// and the standard endpoints. Only the sockets are left out, and the queue and the client registry
+// are in-memory stand-ins; the caller always holds a registered client's certificate.
 //
 // Properties beyond "no crash": a handler answers every request exactly once and synchronously
 // (the stand-ins never defer), never with a 5xx (the stand-ins never fail), and every JSON answer
