@@ -43,6 +43,7 @@ struct EmbeddedSystem::Impl {
   std::unique_ptr<proxy::ClientDirectory> directory;
   std::unique_ptr<main_server::MainServerService> main_server;
   std::unique_ptr<proxy::ProxyService> proxy;
+  std::shared_ptr<net::ReloadableClientContext> worker_tls;  // reloaded on SIGHUP
   std::unique_ptr<worker::Worker> worker;
   ServiceHost main_host, proxy_host, portal_host, worker_host;
   std::unique_ptr<queue::QueueMonitor> monitor;  // exported on the worker's /metrics
@@ -72,6 +73,7 @@ void EmbeddedSystem::ReloadTls() {
   for (auto* host : {&impl_->main_host, &impl_->proxy_host, &impl_->portal_host}) {
     (void)host->ReloadTls();
   }
+  if (impl_->worker_tls) (void)impl_->worker_tls->Reload();
 }
 
 Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayout& layout,
@@ -163,6 +165,9 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   worker_tls.ca_file = layout.ca_cert();
   worker_tls.cert_file = layout.service_cert(pki::ServiceRole::kWorker);
   worker_tls.key_file = layout.service_key(pki::ServiceRole::kWorker);
+  auto worker_context = net::ReloadableClientContext::Create(worker_tls, "worker");
+  if (auto ok = Prefix("worker TLS", worker_context); !ok) return fail(ok);
+  s.worker_tls = *worker_context;
   const net::Endpoint main_endpoint{true, dial_host, s.ports.main_server};
   worker::WorkerOptions worker_options;
   worker_options.concurrency = options.worker_concurrency;
@@ -171,8 +176,8 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   worker_options.backoff.base = options.worker_backoff_base;
   s.worker = std::make_unique<worker::Worker>(
       worker_options, *s.queue,
-      [main_endpoint, worker_tls]() -> std::unique_ptr<worker::DeliveryClient> {
-        return std::make_unique<worker::HttpDeliveryClient>(main_endpoint, worker_tls,
+      [main_endpoint, context = s.worker_tls]() -> std::unique_ptr<worker::DeliveryClient> {
+        return std::make_unique<worker::HttpDeliveryClient>(main_endpoint, context,
                                                             std::chrono::seconds{30});
       },
       clock, *s.worker_host.registry);

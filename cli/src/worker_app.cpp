@@ -28,6 +28,8 @@ class WorkerApp final : public ServiceApp {
  public:
   ~WorkerApp() override { Stop(); }
   std::uint16_t port() const override { return host_.server->port(); }
+  // The worker's client certificate, key and CA: the next delivery request uses them.
+  Status ReloadTls() override { return tls_ ? tls_->Reload() : Ok(); }
   void Stop() override {
     if (stopped_) return;
     stopped_ = true;
@@ -56,10 +58,12 @@ class WorkerApp final : public ServiceApp {
     options.visibility_timeout = w.visibility_timeout;
     options.backoff.base = w.backoff_base;
     options.backoff.max = w.backoff_max;
-    const net::TlsClientConfig tls = ToTlsClientConfig(config.tls);
+    auto tls = net::ReloadableClientContext::Create(ToTlsClientConfig(config.tls), "worker");
+    if (auto ok = Prefix("worker: tls", tls); !ok) return ok;
+    tls_ = *tls;
     worker_ = std::make_unique<worker::Worker>(
         options, *queue_,
-        [main_endpoint = *endpoint, tls]() -> std::unique_ptr<worker::DeliveryClient> {
+        [main_endpoint = *endpoint, tls = tls_]() -> std::unique_ptr<worker::DeliveryClient> {
           return std::make_unique<worker::HttpDeliveryClient>(main_endpoint, tls, kDeliveryTimeout);
         },
         clock, *host_.registry);
@@ -85,6 +89,7 @@ class WorkerApp final : public ServiceApp {
 
  private:
   std::unique_ptr<queue::Queue> queue_;
+  std::shared_ptr<net::ReloadableClientContext> tls_;
   std::unique_ptr<worker::Worker> worker_;
   ServiceHost host_;
   std::unique_ptr<queue::QueueMonitor> monitor_;

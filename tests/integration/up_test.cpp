@@ -201,6 +201,52 @@ TEST(UpTest, SendAndAdminCommands) {
   EXPECT_NE(listing.find("demo"), std::string::npos) << listing;
 }
 
+// SIGHUP reloads the certificates of every part of `up`, the worker's client certificate too: a
+// renewed one is taken, and a broken one is logged and the one in use kept; delivery goes on.
+TEST(UpTest, SighupReloadsTheWorkersCertificateAndDeliveryGoesOn) {
+  TempDir tmp;
+  const auto data = tmp.path() / "data";
+  UpProcess up(data);
+  ASSERT_TRUE(up.WaitUntilUp()) << up.output();
+  const std::string bin = MsgbrokerBinary();
+  const std::string send = bin + " send --data-dir " + data.string() +
+                           " --url https://127.0.0.1:" + std::to_string(up.ports.proxy) +
+                           " --sender +4915112345678 --body 'after reload'";
+  const auto delivered = [&](int n) {
+    return WaitFor(
+        [&] {
+          auto [code, metrics] =
+              RunShell("curl -sS http://127.0.0.1:" + std::to_string(up.ports.worker) + "/metrics");
+          return code == 0 && metrics.find("worker_messages_processed_total " +
+                                           std::to_string(n)) != std::string::npos;
+        },
+        30s, 100ms);
+  };
+
+  auto [ic, issued] = RunShell(bin + " admin cert issue --role worker --ca-dir " +
+                               (data / "pki").string() + " --out " + tmp.path().string());
+  ASSERT_EQ(ic, 0) << issued;
+  const auto worker_cert = data / "pki" / "worker.crt";
+  ASSERT_TRUE(std::filesystem::exists(worker_cert));
+  std::filesystem::copy_file(tmp.path() / "worker.crt", worker_cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(tmp.path() / "worker.key", data / "pki" / "worker.key",
+                             std::filesystem::copy_options::overwrite_existing);
+  up.process().Signal(SIGHUP);
+  EXPECT_TRUE(up.process().WaitForOutput("event=tls_reloaded service=worker", 10s)) << up.output();
+  auto [sc, sent] = RunShell(send);
+  ASSERT_EQ(sc, 0) << sent;
+  EXPECT_TRUE(delivered(1)) << up.output();
+
+  std::ofstream(worker_cert, std::ios::trunc) << "not a certificate\n";
+  up.process().Signal(SIGHUP);
+  EXPECT_TRUE(up.process().WaitForOutput("event=tls_reload_failed service=worker", 10s))
+      << up.output();
+  auto [sc2, sent2] = RunShell(send);
+  ASSERT_EQ(sc2, 0) << sent2;
+  EXPECT_TRUE(delivered(2)) << up.output();
+}
+
 TEST(UpTest, AdminCaInitAndServiceCertificates) {
   TempDir tmp;
   const std::string bin = MsgbrokerBinary();

@@ -113,15 +113,31 @@ Result<Endpoint> ParseUrl(std::string_view url) {
   return endpoint;
 }
 
+namespace {
+
+std::string HostHeader(const Endpoint& endpoint) {
+  return (endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]"
+                                                       : endpoint.host) +
+         ":" + std::to_string(endpoint.port);
+}
+
+}  // namespace
+
 struct HttpsClient::Impl {
+  // Only the settings, no context yet (the reloadable one supplies it per connection).
+  Impl(Endpoint ep, std::nullopt_t, std::chrono::milliseconds t, TlsClientConfig tls_config)
+      : endpoint(std::move(ep)),
+        tls(std::move(tls_config)),
+        timeout(t),
+        where(endpoint.host + ":" + std::to_string(endpoint.port)),
+        host_header(HostHeader(endpoint)),
+        user_agent("msgbroker/" + std::string(Version())) {}
   Impl(Endpoint ep, std::optional<TlsClientConfig> tls_config, std::chrono::milliseconds t)
       : endpoint(std::move(ep)),
         tls(std::move(tls_config)),
         timeout(t),
         where(endpoint.host + ":" + std::to_string(endpoint.port)),
-        host_header((endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]"
-                                                                  : endpoint.host) +
-                    ":" + std::to_string(endpoint.port)),
+        host_header(HostHeader(endpoint)),
         user_agent("msgbroker/" + std::string(Version())) {
     if (!endpoint.tls) return;
     if (!tls) {
@@ -135,6 +151,10 @@ struct HttpsClient::Impl {
     } else {
       setup_error = context.error();
     }
+  }
+  Impl(Endpoint ep, std::shared_ptr<ReloadableClientContext> source, std::chrono::milliseconds t)
+      : Impl(std::move(ep), std::nullopt, t, source->config()) {
+    reloadable = std::move(source);
   }
 
   // The outcome of one request on one connection.
@@ -185,6 +205,8 @@ struct HttpsClient::Impl {
   const std::string user_agent;
   std::optional<Error> setup_error;
   std::shared_ptr<asio::ssl::context> ssl_context;
+  std::shared_ptr<ReloadableClientContext> reloadable;
+  std::uint64_t generation = 0;  // of reloadable's context in ssl_context
   asio::io_context ioc{1};
   std::optional<beast::tcp_stream> plain;
   std::optional<TlsStream> secure;
@@ -312,6 +334,14 @@ HttpsClient::Impl::Attempt HttpsClient::Impl::Exchange(Stream& stream, HttpReque
 
 Result<HttpResponse> HttpsClient::Impl::Send(HttpRequest request) {
   if (setup_error) return tl::unexpected(*setup_error);
+  if (reloadable) {
+    auto current = reloadable->current();
+    if (current.generation != generation) {
+      Close();  // made with the certificate before the reload
+      ssl_context = std::move(current.context);
+      generation = current.generation;
+    }
+  }
   request.set(http::field::host, host_header);
   request.set(http::field::user_agent, user_agent);
   request.prepare_payload();
@@ -330,6 +360,10 @@ Result<HttpResponse> HttpsClient::Impl::Send(HttpRequest request) {
 }
 
 HttpsClient::HttpsClient(Endpoint endpoint, std::optional<TlsClientConfig> tls,
+                         std::chrono::milliseconds timeout)
+    : impl_(std::make_unique<Impl>(std::move(endpoint), std::move(tls), timeout)) {}
+
+HttpsClient::HttpsClient(Endpoint endpoint, std::shared_ptr<ReloadableClientContext> tls,
                          std::chrono::milliseconds timeout)
     : impl_(std::make_unique<Impl>(std::move(endpoint), std::move(tls), timeout)) {}
 

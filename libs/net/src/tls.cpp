@@ -2,6 +2,7 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <memory>
@@ -167,6 +168,36 @@ Result<std::shared_ptr<ssl::context>> MakeClientContext(const TlsClientConfig& c
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   ERR_clear_error();
   return context;
+}
+
+Result<std::shared_ptr<ReloadableClientContext>> ReloadableClientContext::Create(
+    TlsClientConfig config, std::string service) {
+  std::shared_ptr<ReloadableClientContext> reloadable(
+      new ReloadableClientContext(std::move(config), std::move(service)));
+  if (auto ok = reloadable->Load(); !ok) return tl::unexpected(ok.error());
+  return reloadable;
+}
+
+Status ReloadableClientContext::Load() {
+  auto context = MakeClientContext(config_);
+  if (!context) return tl::unexpected(context.error());
+  std::lock_guard lock(mutex_);
+  current_ = {std::move(*context), current_.generation + 1};
+  return Ok();
+}
+
+Status ReloadableClientContext::Reload() {
+  if (auto ok = Load(); !ok) {
+    spdlog::error("event=tls_reload_failed service={} error=\"{}\"", service_, ok.error().message);
+    return ok;
+  }
+  spdlog::info("event=tls_reloaded service={}", service_);
+  return Ok();
+}
+
+ReloadableClientContext::Current ReloadableClientContext::current() const {
+  std::lock_guard lock(mutex_);
+  return current_;
 }
 
 }  // namespace msgbroker::net

@@ -8,10 +8,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <nlohmann/json.hpp>
 
 #include "msgbroker/core/version.hpp"
+#include "msgbroker/testing/temp_dir.hpp"
 #include "net_test_support.hpp"
 
 namespace msgbroker::net {
@@ -19,6 +22,7 @@ namespace {
 
 using std::chrono::milliseconds;
 using testing::ClientTls;
+using testing::Pki;
 using testing::ServerTls;
 using testing::TestServer;
 
@@ -156,6 +160,61 @@ TEST(HttpsClientTest, ServerClosingWithConnectionCloseMakesTheNextRequestReconne
     remotes.insert(nlohmann::json::parse(response->body())["remote"].get<std::string>());
   }
   EXPECT_EQ(remotes.size(), 5u);
+}
+
+// The worker's certificate on SIGHUP: after a Reload the next request presents the new
+// certificate on a new connection; a broken file leaves the current one in use.
+TEST(HttpsClientTest, ReloadableContextPresentsTheNewCertificateOnTheNextRequest) {
+  Router router;
+  router.Add(http::verb::get, "/whoami",
+             [](HttpRequest&&, const RequestContext& context, Responder respond) {
+               respond(MakeJsonResponse(http::status::ok,
+                                        {{"cn", context.peer ? context.peer->subject_cn : ""},
+                                         {"connection", context.remote_address}}));
+             });
+  TestServer server(std::move(router), ServerTls());
+  ASSERT_TRUE(server.started) << server.started.error().message;
+
+  msgbroker::testing::TempDir dir;
+  TlsClientConfig config = ClientTls();
+  const auto cert = dir.path() / "client.crt";
+  const auto key = dir.path() / "client.key";
+  std::filesystem::copy_file(config.cert_file, cert);
+  std::filesystem::copy_file(config.key_file, key);
+  config.cert_file = cert;
+  config.key_file = key;
+  auto context = ReloadableClientContext::Create(config, "test");
+  ASSERT_TRUE(context) << context.error().message;
+  HttpsClient client(server.endpoint(), *context, milliseconds{5'000});
+  const auto whoami = [&client] {
+    auto response = client.Get("/whoami");
+    EXPECT_TRUE(response && response->result_int() == 200);
+    return response ? nlohmann::json::parse(response->body()) : nlohmann::json{};
+  };
+
+  const auto first = whoami();
+  EXPECT_EQ(first["cn"], "acme");
+  EXPECT_EQ(whoami()["connection"], first["connection"]);  // kept alive
+
+  std::filesystem::copy_file(Pki().worker_cert, cert,
+                             std::filesystem::copy_options::overwrite_existing);
+  std::filesystem::copy_file(Pki().worker_key, key,
+                             std::filesystem::copy_options::overwrite_existing);
+  ASSERT_TRUE((*context)->Reload());
+  const auto renewed = whoami();
+  EXPECT_EQ(renewed["cn"], "worker");
+  EXPECT_NE(renewed["connection"], first["connection"]);  // not the old connection
+
+  {
+    std::ofstream broken(cert, std::ios::trunc);
+    broken << "not a certificate\n";
+  }
+  const auto failed = (*context)->Reload();
+  ASSERT_FALSE(failed);
+  EXPECT_NE(failed.error().message.find("client.crt"), std::string::npos) << failed.error().message;
+  const auto after = whoami();
+  EXPECT_EQ(after["cn"], "worker");
+  EXPECT_EQ(after["connection"], renewed["connection"]);
 }
 
 }  // namespace

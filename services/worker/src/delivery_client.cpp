@@ -4,7 +4,8 @@
 
 namespace msgbroker::worker {
 
-HttpDeliveryClient::HttpDeliveryClient(net::Endpoint endpoint, net::TlsClientConfig tls,
+HttpDeliveryClient::HttpDeliveryClient(net::Endpoint endpoint,
+                                       std::shared_ptr<net::ReloadableClientContext> tls,
                                        std::chrono::milliseconds timeout)
     : client_(std::move(endpoint), std::move(tls), timeout) {}
 

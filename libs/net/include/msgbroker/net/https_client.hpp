@@ -27,6 +27,9 @@ class HttpsClient {
   // `tls` is required when endpoint.tls is true.
   HttpsClient(Endpoint endpoint, std::optional<TlsClientConfig> tls,
               std::chrono::milliseconds timeout);
+  // TLS from a context that can be reloaded while the client lives (the worker on SIGHUP).
+  HttpsClient(Endpoint endpoint, std::shared_ptr<ReloadableClientContext> tls,
+              std::chrono::milliseconds timeout);
   ~HttpsClient();
 
   // Sends one request over a kept-alive connection, connecting (and handshaking) first when

@@ -7,8 +7,10 @@
 // name OpenSSL does not know, with an error naming it.
 
 #include <boost/asio/ssl/context.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "msgbroker/core/result.hpp"
@@ -55,5 +57,34 @@ struct TlsClientConfig {
 // was refused.
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeServerContext(const TlsServerConfig& config);
 Result<std::shared_ptr<boost::asio::ssl::context>> MakeClientContext(const TlsClientConfig& config);
+
+// A client context that SIGHUP can replace (a renewed worker certificate): HttpsClient takes the
+// current one for each new connection, and closes a kept-alive connection made with an older one
+// before its next request. Thread-safe.
+class ReloadableClientContext {
+ public:
+  struct Current {
+    std::shared_ptr<boost::asio::ssl::context> context;
+    std::uint64_t generation = 0;  // goes up with every successful Reload
+  };
+
+  // `service` names it in the reload log lines.
+  static Result<std::shared_ptr<ReloadableClientContext>> Create(TlsClientConfig config,
+                                                                 std::string service);
+  // Reads the files again; when they do not load, the error is logged and returned and the
+  // current context stays in use.
+  Status Reload();
+  Current current() const;
+  const TlsClientConfig& config() const { return config_; }
+
+ private:
+  ReloadableClientContext(TlsClientConfig config, std::string service)
+      : config_(std::move(config)), service_(std::move(service)) {}
+  Status Load();
+  const TlsClientConfig config_;
+  const std::string service_;
+  mutable std::mutex mutex_;
+  Current current_;
+};
 
 }  // namespace msgbroker::net

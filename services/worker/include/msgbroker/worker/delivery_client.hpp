@@ -23,7 +23,8 @@ class DeliveryClient {
 
 class HttpDeliveryClient final : public DeliveryClient {
  public:
-  HttpDeliveryClient(net::Endpoint endpoint, net::TlsClientConfig tls,
+  // `tls` holds the worker's certificate; a reload (SIGHUP) reaches the next request.
+  HttpDeliveryClient(net::Endpoint endpoint, std::shared_ptr<net::ReloadableClientContext> tls,
                      std::chrono::milliseconds timeout);
   Result<std::vector<api::DeliveryResult>> Deliver(
       const std::vector<api::DeliveryItem>& items) override;
