@@ -33,20 +33,8 @@ else
   limit_flag="-runs=$limit"
 fi
 
-bash scripts/install-deps.sh
 # The compiler, libFuzzer and the sanitizer runtimes, and llvm-symbolizer for readable reports.
-fuzz_packages=(clang-14 libclang-rt-14-dev llvm-14)
-missing=()
-for p in "${fuzz_packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  echo "Installing: ${missing[*]}"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+bash scripts/install-deps.sh clang-14 libclang-rt-14-dev llvm-14
 
 export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/ccache}"
 cmake --preset fuzz >/dev/null
@@ -72,7 +60,9 @@ for target in "${targets[@]}"; do
   mkdir -p "$work/$target/corpus"
   echo "== $target ($limit_flag)"
   status=0
-  "$binary" "$limit_flag" -max_len="$(max_len "$target")" -timeout=10 -rss_limit_mb=2048 \
+  # -timeout is wall-clock time per input: 60 s, since a fuzzer niced behind builds on a busy
+  # machine was once starved for 13 s on an input that runs in a millisecond.
+  "$binary" "$limit_flag" -max_len="$(max_len "$target")" -timeout=60 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$work/$target/" \
     "$work/$target/corpus" "fuzz/corpus/$target" >"$work/$target.log" 2>&1 || status=$?
   grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' \

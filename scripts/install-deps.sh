@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian bookworm packages that building, running and testing msgbroker need.
+# Installs the Debian bookworm packages that building, running and testing msgbroker need, and any
+# further packages named as arguments (scripts/fuzz.sh adds its compiler and sanitizer runtimes).
 # Idempotent; run as root (or with sudo).
 set -euo pipefail
 
@@ -14,6 +15,7 @@ packages=(
   redis-server postgresql-15 mariadb-server
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev curl ca-certificates procps
+  "$@"
 )
 
 missing=()
