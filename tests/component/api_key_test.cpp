@@ -17,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 
 // The system with proxy API keys enabled.
-class ApiKeyTest : public SystemFixture {
+class ProxyApiKeyTest : public SystemFixture {
  protected:
   void Configure(cli::EmbeddedOptions& options) override { options.api_keys = true; }
 
@@ -89,7 +89,7 @@ class ApiKeyTest : public SystemFixture {
   }
 };
 
-TEST_F(ApiKeyTest, ValidKeyWithoutCertificateIs202AndAttributedToItsClient) {
+TEST_F(ProxyApiKeyTest, ValidKeyWithoutCertificateIs202AndAttributedToItsClient) {
   const auto key = CreateKey("--client-id demo --label 'billing'");
   ASSERT_FALSE(key.empty());
   auto client = Proxy(NoCertTls());
@@ -116,7 +116,7 @@ TEST_F(ApiKeyTest, ValidKeyWithoutCertificateIs202AndAttributedToItsClient) {
   EXPECT_EQ(Json(*stored)["client_id"], "demo");
 }
 
-TEST_F(ApiKeyTest, WrongUnknownAndMalformedKeysAre401AndStoreNothing) {
+TEST_F(ProxyApiKeyTest, WrongUnknownAndMalformedKeysAre401AndStoreNothing) {
   const auto key = CreateKey("--client-id demo");
   ASSERT_FALSE(key.empty());
   ASSERT_TRUE(WaitAccepted(key));
@@ -142,7 +142,7 @@ TEST_F(ApiKeyTest, WrongUnknownAndMalformedKeysAre401AndStoreNothing) {
   ExpectOnlyTheControlMessageStored(1 + 1);  // the WaitAccepted message and the control
 }
 
-TEST_F(ApiKeyTest, RevokedKeyIsRefusedByTheRunningProxyWithinTheRefresh) {
+TEST_F(ProxyApiKeyTest, RevokedKeyIsRefusedByTheRunningProxyWithinTheRefresh) {
   const auto key = CreateKey("--client-id demo");
   ASSERT_FALSE(key.empty());
   ASSERT_TRUE(WaitAccepted(key));
@@ -161,7 +161,7 @@ TEST_F(ApiKeyTest, RevokedKeyIsRefusedByTheRunningProxyWithinTheRefresh) {
   ExpectOnlyTheControlMessageStored(before + 1);
 }
 
-TEST_F(ApiKeyTest, ExpiredKeyIs401) {
+TEST_F(ProxyApiKeyTest, ExpiredKeyIs401) {
   // The CLI gives at least a day; an already expired key is written to the database directly.
   auto generated = crypto::GenerateApiKey();
   ASSERT_TRUE(generated);
@@ -177,7 +177,7 @@ TEST_F(ApiKeyTest, ExpiredKeyIs401) {
   ExpectOnlyTheControlMessageStored();
 }
 
-TEST_F(ApiKeyTest, SuspendedClientIs403AndRevokedClientGetsNoKey) {
+TEST_F(ProxyApiKeyTest, SuspendedClientIs403AndRevokedClientGetsNoKey) {
   const auto key = CreateKey("--client-id demo");
   ASSERT_FALSE(key.empty());
   ASSERT_TRUE(WaitAccepted(key));
@@ -203,7 +203,7 @@ TEST_F(ApiKeyTest, SuspendedClientIs403AndRevokedClientGetsNoKey) {
   EXPECT_EQ(create_out.find("mbk_"), std::string::npos);
 }
 
-TEST_F(ApiKeyTest, AllowListIsCheckedAgainstThePeerAddress) {
+TEST_F(ProxyApiKeyTest, AllowListIsCheckedAgainstThePeerAddress) {
   const auto outside =
       CreateKey("--client-id demo --allow-ip 192.0.2.0/24 --allow-ip 2001:db8::/32");
   const auto inside = CreateKey("--client-id demo --allow-ip 10.0.0.0/8 --allow-ip 127.0.0.0/8");
@@ -214,7 +214,7 @@ TEST_F(ApiKeyTest, AllowListIsCheckedAgainstThePeerAddress) {
   ExpectOnlyTheControlMessageStored(2);
 }
 
-TEST_F(ApiKeyTest, CertificateAndKeyTogetherAre400AndStoreNothing) {
+TEST_F(ProxyApiKeyTest, CertificateAndKeyTogetherAre400AndStoreNothing) {
   const auto key = CreateKey("--client-id demo");
   ASSERT_FALSE(key.empty());
   ASSERT_TRUE(WaitAccepted(key));
@@ -224,7 +224,7 @@ TEST_F(ApiKeyTest, CertificateAndKeyTogetherAre400AndStoreNothing) {
   ExpectOnlyTheControlMessageStored(2);
 }
 
-TEST_F(ApiKeyTest, CliCreatesListsAndRevokesWithoutShowingSecretsAndAudits) {
+TEST_F(ProxyApiKeyTest, CliCreatesListsAndRevokesWithoutShowingSecretsAndAudits) {
   const auto key = CreateKey("--client-id demo --label 'billing system' --expires-in-days 30");
   ASSERT_FALSE(key.empty());
   const std::string key_id = *crypto::ParseApiKeyId(key);
@@ -284,9 +284,9 @@ TEST_F(ApiKeyTest, CliCreatesListsAndRevokesWithoutShowingSecretsAndAudits) {
 }
 
 // Without proxy.api_keys.enabled (the default) a key changes nothing: no certificate, no entry.
-class ApiKeysDisabledTest : public SystemFixture {};
+class ProxyApiKeysDisabledTest : public SystemFixture {};
 
-TEST_F(ApiKeysDisabledTest, KeyWithoutCertificateIsStillCertificateRequired) {
+TEST_F(ProxyApiKeysDisabledTest, KeyWithoutCertificateIsStillCertificateRequired) {
   auto [rc, out] =
       RunShell(MsgbrokerBinary() + " admin apikey create --client-id demo --data-dir '" +
                (tmp_.path() / "data").string() + "' 2>&1");

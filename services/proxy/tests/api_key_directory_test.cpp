@@ -93,9 +93,9 @@ TEST_F(ApiKeyDirectoryTest, EveryKeyLevelFailureIsTheSame401) {
   wrong.back() = wrong.back() == '0' ? '1' : '0';
   auto other = crypto::GenerateApiKey();
   ASSERT_TRUE(other);
-  for (const auto& header :
-       {"Bearer " + wrong, "Bearer " + other->key, "Basic " + key_.key, "Bearer", "Bearer ",
-        "Bearer mbk_short", "Bearer " + key_.key + "x", std::string("Token ") + key_.key}) {
+  for (const std::string& header : std::vector<std::string>{
+           "Bearer " + wrong, "Bearer " + other->key, "Basic " + key_.key, "Bearer", "Bearer ",
+           "Bearer mbk_short", "Bearer " + key_.key + "x", std::string("Token ") + key_.key}) {
     auto r = Auth(header);
     ExpectError(r, ErrorCode::kUnknownClient);
     if (!r) {
@@ -213,7 +213,9 @@ TEST(IpNetworkTest, RefusesWhatIsNotANetwork) {
         "example.com", "10.0.0.1/8", "10.0.0.0/08/1", "2001:db8::1/32"}) {
     auto r = ParseIpNetwork(bad);
     EXPECT_FALSE(r) << bad;
-    if (!r) EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest) << bad;
+    if (!r) {
+      EXPECT_EQ(r.error().code, ErrorCode::kInvalidRequest) << bad;
+    }
   }
   EXPECT_FALSE(ParsePeerAddress("[::1"));
   EXPECT_FALSE(ParsePeerAddress("nohost:1"));
