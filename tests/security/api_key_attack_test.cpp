@@ -79,7 +79,7 @@ TEST_F(ApiKeyAttackTest, SpoofedClientFieldsBesideAKeyAreIgnored) {
 TEST_F(ApiKeyAttackTest, KeyOutsideTheAuthorizationHeaderIsNotAccepted) {
   const auto key = MakeKey("demo");
   auto client = Proxy(NoCertTls());
-  for (const std::string target :
+  for (const std::string& target :
        {"/api/v1/messages?api_key=" + key, "/api/v1/messages?access_token=" + key}) {
     ExpectError(client.Send(Post(target, kValidMessage)), 401, "CLIENT_CERTIFICATE_REQUIRED");
   }

@@ -415,6 +415,11 @@ TEST(ConfigParse, ProxyApiKeysAreOffUnlessEnabled) {
             "proxy.api_keys.enabled: expected true or false, got 'yes please'");
   EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  api_keys: {enable: true}\n"),
             "proxy.api_keys.enable: unknown key");
+  // The dump shows the setting and loads back to it.
+  const std::string dump = DumpConfig(*enabled);
+  auto again = ParseConfig<ProxyConfig>(dump, NoEnv());
+  ASSERT_TRUE(again) << again.error().message << "\n" << dump;
+  EXPECT_TRUE(again->api_keys.enabled) << dump;
 }
 
 }  // namespace
