@@ -294,6 +294,29 @@ TEST_F(ProxyApiKeyTest, CliCreatesListsAndRevokesWithoutShowingSecretsAndAudits)
   EXPECT_EQ(verify_rc, 0) << verified;
 }
 
+TEST_F(ProxyApiKeyTest, HealthAndMetricsShowApiKeys) {
+  const auto key = CreateKey("--client-id demo");
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(WaitAccepted(key));
+  std::string wrong = key;
+  wrong.back() = wrong.back() == '0' ? '1' : '0';
+  ExpectRefused(wrong, 401, "UNKNOWN_CLIENT");
+  auto c = Proxy(DemoTls());
+  auto health = c.Get("/health");
+  ASSERT_TRUE(health);
+  auto h = Json(*health);
+  EXPECT_EQ(h["checks"]["api_keys"]["status"], "healthy") << health->body();
+  EXPECT_EQ(h["checks"]["api_keys"]["detail"], "1 active keys") << health->body();
+  auto metrics = c.Get("/metrics");
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->body().find("proxy_api_key_auth_success_total 1"), std::string::npos)
+      << metrics->body();
+  EXPECT_NE(metrics->body().find("proxy_api_key_auth_failures_total{reason=\"wrong_secret\"} 1"),
+            std::string::npos)
+      << metrics->body();
+  EXPECT_EQ(metrics->body().find(key), std::string::npos);
+}
+
 // Without proxy.api_keys.enabled (the default) a key changes nothing: no certificate, no entry.
 class ProxyApiKeysDisabledTest : public SystemFixture {};
 
