@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   msgbroker::cli::RegisterAdminCommands(app, run);
   msgbroker::cli::RegisterBenchCommand(app, run);
   msgbroker::cli::RegisterServiceCommands(app, run);
+  msgbroker::cli::RegisterApiKeyCommands(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -8,6 +8,7 @@
 #include "msgbroker/crypto/sender_hasher.hpp"
 #include "msgbroker/main_server/main_server_service.hpp"
 #include "msgbroker/portal/portal_service.hpp"
+#include "msgbroker/proxy/api_key_directory.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
 #include "msgbroker/proxy/proxy_service.hpp"
 #include "msgbroker/queue/embedded_queue.hpp"
@@ -41,6 +42,7 @@ struct EmbeddedSystem::Impl {
   std::unique_ptr<queue::EmbeddedQueue> queue;
   std::unique_ptr<crypto::EnvelopeSealer> sealer;
   std::unique_ptr<proxy::ClientDirectory> directory;
+  std::unique_ptr<proxy::ApiKeyDirectory> api_keys;  // only with EmbeddedOptions::api_keys
   std::unique_ptr<main_server::MainServerService> main_server;
   std::unique_ptr<proxy::ProxyService> proxy;
   std::shared_ptr<net::ReloadableClientContext> worker_tls;  // reloaded on SIGHUP
@@ -56,6 +58,7 @@ struct EmbeddedSystem::Impl {
     portal_host.Stop();
     proxy_host.Stop();  // after this every 202 is in the queue
     if (directory) directory->Stop();
+    if (api_keys) api_keys->Stop();
     if (worker) worker->Stop();  // finishes the batch in hand
     worker_host.Stop();
     main_host.Stop();
@@ -145,6 +148,14 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   s.proxy = std::make_unique<proxy::ProxyService>(proxy_options, *s.queue, *s.directory, *s.sealer,
                                                   clock, *s.proxy_host.registry);
   s.proxy->RegisterRoutes(s.proxy_host.router);
+  if (options.api_keys) {
+    auto keys = s.database->api_keys();
+    s.api_keys = std::make_unique<proxy::ApiKeyDirectory>(
+        [keys] { return keys->ListActive(); }, options.registry_refresh, *s.proxy_host.registry);
+    if (auto ok = Prefix("proxy: API keys", s.api_keys->Refresh()); !ok) return fail(ok);
+    s.api_keys->StartBackgroundRefresh();
+    s.proxy->EnableApiKeys(*s.api_keys);
+  }
   auto* proxy_service = s.proxy.get();
   auto* monitor = s.monitor.get();
   if (auto ok = Prefix("proxy", s.proxy_host.Start(

@@ -5,6 +5,7 @@
 
 #include "backends.hpp"
 #include "msgbroker/crypto/envelope.hpp"
+#include "msgbroker/proxy/api_key_directory.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
 #include "msgbroker/proxy/proxy_service.hpp"
 #include "service_apps.hpp"
@@ -25,6 +26,7 @@ class ProxyApp final : public ServiceApp {
     if (monitor_) monitor_->Stop();
     host_.Stop();  // after this every 202 is in the queue
     if (directory_) directory_->Stop();
+    if (api_keys_) api_keys_->Stop();
     if (queue_) queue_->Close();
   }
 
@@ -50,6 +52,14 @@ class ProxyApp final : public ServiceApp {
     service_ = std::make_unique<proxy::ProxyService>(options, *queue_, *directory_, *sealer_, clock,
                                                      *host_.registry);
     service_->RegisterRoutes(host_.router);
+    if (config.api_keys.enabled) {
+      auto keys = (*database)->api_keys();
+      api_keys_ = std::make_unique<proxy::ApiKeyDirectory>(
+          [keys] { return keys->ListActive(); }, config.registry_refresh_interval, *host_.registry);
+      if (auto ok = Prefix("proxy: API keys", api_keys_->Refresh()); !ok) return ok;
+      api_keys_->StartBackgroundRefresh();
+      service_->EnableApiKeys(*api_keys_);
+    }
     // The proxy serves even while Redis is down (answering 503 + Retry-After), but reports not
     // ready so that load balancers prefer proxies that can queue; it recovers by itself.
     monitor_ = std::make_unique<queue::QueueMonitor>(
@@ -78,6 +88,7 @@ class ProxyApp final : public ServiceApp {
   std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<crypto::EnvelopeSealer> sealer_;
   std::unique_ptr<proxy::ClientDirectory> directory_;
+  std::unique_ptr<proxy::ApiKeyDirectory> api_keys_;  // only with proxy.api_keys.enabled
   std::unique_ptr<proxy::ProxyService> service_;
   ServiceHost host_;
   std::unique_ptr<queue::QueueMonitor> monitor_;  // after host_: it writes host_.status

@@ -117,6 +117,8 @@ void RegisterUpCommand(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   up->add_option("--log-level", flags->log_level, "trace|debug|info|warn|error (env LOG_LEVEL)")
       ->capture_default_str();
+  up->add_flag("--api-keys", flags->options.api_keys,
+               "Also admit API keys (Authorization: Bearer mbk_...) at the proxy");
   up->callback([flags, &run] { run = [flags] { return RunUp(*flags); }; });
 }
 

@@ -302,7 +302,8 @@ Deployment::~Deployment() {
                           DatabaseSection("    pool_size: 2\n    migrate: false\n") +
                           "  secrets:\n    envelope_public_key_file: " +
                           layout_.envelope_public_key().string() +
-                          "\n  registry_refresh_interval: 2s\n  log_level: info\n");
+                          "\n  registry_refresh_interval: 2s\n  log_level: info\n" +
+                          (options_.api_keys ? "  api_keys: {enabled: true}\n" : ""));
     started.push_back(std::make_shared<Service>(name, "proxy", config));
     std::lock_guard lock(services_mutex_);
     proxies_.push_back(started.back());

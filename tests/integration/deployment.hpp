@@ -78,6 +78,7 @@ struct DeploymentOptions {
   int workers = 3;
   int batch_size = 50;     // messages a worker thread claims at once (each worker runs two)
   int max_attempts = 100;  // high, and with backoff_max 1s: an outage must not dead-letter
+  bool api_keys = false;   // proxy.api_keys.enabled
 };
 
 class Deployment {
@@ -132,6 +133,7 @@ class Deployment {
   std::string Outputs();
 
   const std::vector<int>& proxy_ports() const { return proxy_ports_; }
+  const cli::DataDirLayout& layout() const { return layout_; }
   Service& worker(std::size_t i) { return *workers_[i]; }
 
  private:

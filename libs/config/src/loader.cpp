@@ -391,6 +391,11 @@ void Sub(V& v, std::string_view key, T& part) {
 }
 
 template <typename V>
+void Fields(V& v, ApiKeysConfig& c) {
+  v.Field("enabled", c.enabled);
+}
+
+template <typename V>
 void Fields(V& v, ProxyConfig& c) {
   Sub(v, "listen", c.listen);
   Sub(v, "tls", c.tls);
@@ -401,6 +406,7 @@ void Fields(V& v, ProxyConfig& c) {
   v.Field("registry_refresh_interval", c.registry_refresh_interval);
   Sub(v, "rate_limit", c.rate_limit);
   v.Field("log_level", Choice{c.log_level, kLogLevels});
+  Sub(v, "api_keys", c.api_keys);
 }
 
 template <typename V>

@@ -400,3 +400,27 @@ TEST(ConfigDump, ADollarInAValueSurvivesTheDump) {
 
 }  // namespace
 }  // namespace msgbroker::config
+
+namespace msgbroker::config {
+namespace {
+
+TEST(ConfigParse, ProxyApiKeysAreOffUnlessEnabled) {
+  auto defaults = ParseConfig<ProxyConfig>("proxy: {}", NoEnv());
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_FALSE(defaults->api_keys.enabled);
+  auto enabled = ParseConfig<ProxyConfig>("proxy:\n  api_keys: {enabled: true}\n", NoEnv());
+  ASSERT_TRUE(enabled) << enabled.error().message;
+  EXPECT_TRUE(enabled->api_keys.enabled);
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  api_keys: {enabled: yes please}\n"),
+            "proxy.api_keys.enabled: expected true or false, got 'yes please'");
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  api_keys: {enable: true}\n"),
+            "proxy.api_keys.enable: unknown key");
+  // The dump shows the setting and loads back to it.
+  const std::string dump = DumpConfig(*enabled);
+  auto again = ParseConfig<ProxyConfig>(dump, NoEnv());
+  ASSERT_TRUE(again) << again.error().message << "\n" << dump;
+  EXPECT_TRUE(again->api_keys.enabled) << dump;
+}
+
+}  // namespace
+}  // namespace msgbroker::config

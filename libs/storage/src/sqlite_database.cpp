@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "sqlite_api_key_store.hpp"
 #include "sqlite_client_registry.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_connection_pool.hpp"
@@ -125,6 +126,10 @@ std::shared_ptr<MessageStore> SqliteDatabase::messages() {
 
 std::shared_ptr<ClientRegistry> SqliteDatabase::clients() {
   return std::make_shared<sqlite::SqliteClientRegistry>(impl_->pool);
+}
+
+std::shared_ptr<ApiKeyStore> SqliteDatabase::api_keys() {
+  return std::make_shared<sqlite::SqliteApiKeyStore>(impl_->pool);
 }
 
 }  // namespace msgbroker::storage

@@ -50,8 +50,26 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 4: API keys (docs/adr/0012). The key itself is never stored, only its SHA-256.
+// allowed_cidrs: comma-separated, '' for any address. Versions 2 and 3 belong to other changes.
+constexpr std::string_view kVersion4 = R"sql(
+CREATE TABLE api_keys (
+  key_id         TEXT    NOT NULL PRIMARY KEY,
+  client_id      TEXT    NOT NULL REFERENCES clients (id),
+  secret_hash    TEXT    NOT NULL,
+  label          TEXT    NOT NULL,
+  allowed_cidrs  TEXT    NOT NULL,
+  created_at     INTEGER NOT NULL,
+  expires_at     INTEGER,
+  revoked_at     INTEGER,
+  revoked_reason TEXT    NOT NULL
+) STRICT;
+CREATE INDEX api_keys_by_client ON api_keys (client_id, created_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kVersion1},
+    {4, kVersion4},
 };
 
 constexpr const char* kCreateMigrationsTable =

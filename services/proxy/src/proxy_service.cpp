@@ -14,6 +14,7 @@
 #include "msgbroker/api/submit_message.hpp"
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/net/http_types.hpp"
+#include "msgbroker/proxy/api_key_directory.hpp"
 
 namespace msgbroker::proxy {
 
@@ -74,6 +75,13 @@ std::map<std::string, net::HealthCheck> ProxyService::Health() const {
           ? net::HealthCheck{net::HealthState::kHealthy,
                              std::to_string(directory_.size()) + " certificates"}
           : net::HealthCheck{net::HealthState::kDegraded, "last refresh failed; serving snapshot"};
+  if (api_keys_ != nullptr) {
+    checks["api_keys"] = api_keys_->healthy()
+                             ? net::HealthCheck{net::HealthState::kHealthy,
+                                                std::to_string(api_keys_->size()) + " active keys"}
+                             : net::HealthCheck{net::HealthState::kDegraded,
+                                                "last refresh failed; serving snapshot"};
+  }
   return checks;
 }
 
@@ -121,7 +129,10 @@ Result<storage::ClientIdentity> Authenticate(const net::RequestContext& context,
 Result<storage::ClientIdentity> ProxyService::Admit(const net::HttpRequest& request,
                                                     const net::RequestContext& context,
                                                     std::size_t max_body_bytes, SystemTime now) {
-  auto identity = Authenticate(context, directory_, now);
+  // With API keys enabled, a request without a certificate is decided by its key.
+  auto by_key =
+      api_keys_ != nullptr ? api_keys_->Authenticate(request, context, now) : std::nullopt;
+  auto identity = by_key ? std::move(*by_key) : Authenticate(context, directory_, now);
   if (!identity) return identity;
   if (!IsJsonContentType(request[http::field::content_type])) {
     return Fail(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");

@@ -15,5 +15,7 @@ void RegisterBenchCommand(CLI::App& app, std::function<int()>& run);
 // proxy, main-server, worker, portal (from a configuration file) and `admin migrate`; call after
 // RegisterAdminCommands.
 void RegisterServiceCommands(CLI::App& app, std::function<int()>& run);
+// `admin apikey create|list|revoke` (docs/adr/0012); call after RegisterAdminCommands.
+void RegisterApiKeyCommands(CLI::App& app, std::function<int()>& run);
 
 }  // namespace msgbroker::cli

@@ -27,6 +27,7 @@ struct EmbeddedOptions {
   std::chrono::milliseconds registry_refresh{2'000};
   bool queue_fsync = true;
   proxy::RateLimit rate_limit;  // per client; none by default
+  bool api_keys = false;        // admit API keys at the proxy (docs/adr/0012)
 };
 
 struct EmbeddedPorts {

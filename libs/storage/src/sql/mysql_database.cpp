@@ -64,8 +64,27 @@ CREATE TABLE client_certificates (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
 )sql";
 
+// Version 4: API keys (docs/adr/0012), as SQLite's. Versions 2 and 3 belong to other changes.
+constexpr std::string_view kVersion4 = R"sql(
+CREATE TABLE api_keys (
+  key_id         VARCHAR(64)   NOT NULL,
+  client_id      VARCHAR(255)  NOT NULL,
+  secret_hash    VARCHAR(128)  NOT NULL,
+  label          VARCHAR(1024) NOT NULL,
+  allowed_cidrs  TEXT          NOT NULL,
+  created_at     BIGINT        NOT NULL,
+  expires_at     BIGINT        NULL,
+  revoked_at     BIGINT        NULL,
+  revoked_reason TEXT          NOT NULL,
+  PRIMARY KEY (key_id),
+  CONSTRAINT api_keys_client FOREIGN KEY (client_id) REFERENCES clients (id),
+  INDEX api_keys_by_client (client_id, created_at)
+) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
+)sql";
+
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {4, kVersion4},
 };
 
 // Query parameters of a mysql:// URL. TLS: ssl-mode=DISABLED|PREFERRED (nothing enforced),

@@ -52,8 +52,25 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 4: API keys (docs/adr/0012), as SQLite's. Versions 2 and 3 belong to other changes.
+constexpr std::string_view kVersion4 = R"sql(
+CREATE TABLE api_keys (
+  key_id         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  client_id      TEXT COLLATE "C" NOT NULL REFERENCES clients (id),
+  secret_hash    TEXT   NOT NULL,
+  label          TEXT   NOT NULL,
+  allowed_cidrs  TEXT   NOT NULL,
+  created_at     BIGINT NOT NULL,
+  expires_at     BIGINT,
+  revoked_at     BIGINT,
+  revoked_reason TEXT   NOT NULL
+);
+CREATE INDEX api_keys_by_client ON api_keys (client_id, created_at);
+)sql";
+
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {4, kVersion4},
 };
 
 }  // namespace

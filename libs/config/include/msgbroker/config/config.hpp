@@ -40,6 +40,12 @@ struct RateLimitConfig {
   std::uint32_t burst = 0;  // 0 = twice messages_per_second
 };
 
+// API keys at the proxy for senders without a client certificate (docs/adr/0012). Off by
+// default: then a request without a certificate is refused as before.
+struct ApiKeysConfig {
+  bool enabled = false;
+};
+
 struct LimitsConfig {
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 64 * 1024;
@@ -106,6 +112,7 @@ struct ProxyConfig {
   std::chrono::milliseconds registry_refresh_interval{2'000};
   RateLimitConfig rate_limit;
   std::string log_level = "info";
+  ApiKeysConfig api_keys;  // refreshed every registry_refresh_interval
 };
 
 struct MainServerConfig {

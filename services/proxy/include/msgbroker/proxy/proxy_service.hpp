@@ -36,6 +36,8 @@ struct ProxyOptions {
   RateLimit rate_limit;
 };
 
+class ApiKeyDirectory;
+
 class ProxyService {
  public:
   ProxyService(ProxyOptions options, queue::Queue& queue, const ClientDirectory& directory,
@@ -43,6 +45,9 @@ class ProxyService {
   ~ProxyService();
 
   void RegisterRoutes(net::Router& router);
+  // Also admits requests without a client certificate that carry an API key (docs/adr/0012).
+  // `keys` must outlive the service. Without this call, only certificates identify a client.
+  void EnableApiKeys(const ApiKeyDirectory& keys) { api_keys_ = &keys; }
   std::map<std::string, net::HealthCheck> Health() const;
 
  private:
@@ -75,6 +80,7 @@ class ProxyService {
 
   std::unique_ptr<Metrics> metrics_;
   RateLimiter limiter_;
+  const ApiKeyDirectory* api_keys_ = nullptr;
 };
 
 }  // namespace msgbroker::proxy
