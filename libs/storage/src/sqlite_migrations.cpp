@@ -50,8 +50,16 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 3: a client's own rate limit (messages per second, burst); NULL = the configured
+// default, 0 and 0 = unlimited (storage::ClientRateLimit).
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE clients ADD COLUMN rate_per_second INTEGER CHECK (rate_per_second >= 0);
+ALTER TABLE clients ADD COLUMN rate_burst INTEGER CHECK (rate_burst >= 0);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {1, kVersion1},
+    {3, kVersion3},
 };
 
 constexpr const char* kCreateMigrationsTable =

@@ -16,6 +16,9 @@
 namespace msgbroker::storage {
 namespace {
 
+// Rows in schema_migrations of a fresh database: versions 1 and 3.
+constexpr std::int64_t kAppliedMigrations = 2;
+
 namespace fs = std::filesystem;
 
 using ::testing::HasSubstr;
@@ -74,8 +77,7 @@ TEST_F(SqliteMigrationsTest, FreshOpenAppliesEveryMigration) {
   EXPECT_EQ(db->schema_version(), SqliteDatabase::LatestSchemaVersion());
 
   RawDb raw(DbPath());
-  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"),
-            SqliteDatabase::LatestSchemaVersion());
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
   EXPECT_EQ(raw.QueryInt("SELECT max(version) FROM schema_migrations"),
             SqliteDatabase::LatestSchemaVersion());
   EXPECT_EQ(raw.QueryInt("SELECT min(applied_at) FROM schema_migrations"),
@@ -93,6 +95,30 @@ TEST_F(SqliteMigrationsTest, FreshOpenAppliesEveryMigration) {
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
 }
 
+// A database at version 1 (before per-client rate limits) gets version 3 on open; its clients keep
+// the configured default (NULL columns).
+TEST_F(SqliteMigrationsTest, Version3AddsRateLimitColumnsToAnExistingDatabase) {
+  OpenOrFail(OptionsFor(DbPath()), clock_).reset();
+  {
+    RawDb raw(DbPath());
+    raw.Exec("ALTER TABLE clients DROP COLUMN rate_per_second");
+    raw.Exec("ALTER TABLE clients DROP COLUMN rate_burst");
+    raw.Exec("DELETE FROM schema_migrations WHERE version > 1");
+    raw.Exec(
+        "INSERT INTO clients (id, domain, status, created_at) VALUES "
+        "('acme', 'acme.test', 'active', 0)");
+  }
+  auto db = OpenOrFail(OptionsFor(DbPath()), clock_);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), 3);
+  auto client = db->clients()->GetClient(*ClientId::Parse("acme"));
+  ASSERT_TRUE(client && *client);
+  EXPECT_FALSE((*client)->rate_limit.has_value());
+  ASSERT_TRUE(db->clients()->SetClientRateLimit((*client)->id, ClientRateLimit{2, 4}));
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.QueryInt("SELECT rate_burst FROM clients WHERE id = 'acme'"), 4);
+}
+
 TEST_F(SqliteMigrationsTest, ReopenDoesNotReapplyMigrations) {
   const auto first_open = ToUnixMillis(clock_.Now());
   OpenOrFail(OptionsFor(DbPath()), clock_).reset();
@@ -102,8 +128,7 @@ TEST_F(SqliteMigrationsTest, ReopenDoesNotReapplyMigrations) {
   EXPECT_EQ(db->schema_version(), SqliteDatabase::LatestSchemaVersion());
 
   RawDb raw(DbPath());
-  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"),
-            SqliteDatabase::LatestSchemaVersion());
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
   EXPECT_EQ(raw.QueryInt("SELECT max(applied_at) FROM schema_migrations"), first_open);
 }
 

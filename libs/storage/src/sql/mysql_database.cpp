@@ -64,8 +64,17 @@ CREATE TABLE client_certificates (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
 )sql";
 
+// Version 3: a client's own rate limit; NULL = the configured default, 0 and 0 = unlimited.
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE clients
+  ADD COLUMN rate_per_second BIGINT NULL,
+  ADD COLUMN rate_burst BIGINT NULL,
+  ADD CONSTRAINT clients_rate CHECK (rate_per_second >= 0 AND rate_burst >= 0)
+)sql";
+
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {3, kVersion3},
 };
 
 // Query parameters of a mysql:// URL. TLS: ssl-mode=DISABLED|PREFERRED (nothing enforced),

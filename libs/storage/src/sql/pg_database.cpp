@@ -52,8 +52,15 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 3: a client's own rate limit; NULL = the configured default, 0 and 0 = unlimited.
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE clients ADD COLUMN rate_per_second BIGINT CHECK (rate_per_second >= 0);
+ALTER TABLE clients ADD COLUMN rate_burst BIGINT CHECK (rate_burst >= 0);
+)sql";
+
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {3, kVersion3},
 };
 
 }  // namespace
