@@ -154,9 +154,10 @@ TEST_P(MultiProcessTest, AKilledWorkersLeasesAreRedeliveredAndStoredExactlyOnce)
 // Two real proxy processes share the demo client's bucket through Redis (docs/adr/0011): sending
 // to both as fast as they answer, together they admit about burst + rate * t, not twice that; the
 // rest is 429 RATE_LIMITED with Retry-After; the bucket key is in Redis under the run's prefix.
-TEST_P(MultiProcessTest, TwoProxiesShareOneClientsRateLimit) {
-  if (GetParam() != DatabaseKind::kSqlite) GTEST_SKIP() << "the database plays no part here";
-  DeploymentOptions options = Options(50);
+// (On SQLite only: the database plays no part here.)
+TEST(MultiProcessRateLimitTest, TwoProxiesShareOneClientsRateLimit) {
+  DeploymentOptions options;
+  options.proxies = kProxies;
   options.workers = 1;
   options.proxy_extra = "  rate_limit: {messages_per_second: 10, burst: 20}\n";
   Deployment deployment(options);
