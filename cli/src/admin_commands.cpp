@@ -250,6 +250,79 @@ int RunClientStatus(std::string_view verb, storage::ClientStatus target,
                   .details = std::move(details)});
 }
 
+struct ClientLimitFlags {
+  std::string data_dir = "msgbroker-data";
+  std::string client_id;
+  std::int64_t per_second = -1;
+  std::int64_t burst = -1;
+  bool use_default = false;
+  bool unlimited = false;
+  std::string reason;
+};
+
+std::string DescribeRateLimit(const std::optional<storage::ClientRateLimit>& limit) {
+  if (!limit) return "default";
+  if (limit->unlimited()) return "unlimited";
+  return fmt::format("{}/s burst {}", limit->per_second, limit->burst);
+}
+
+// limit: the client's own rate limit (--per-second N --burst N), none at all (--unlimited), or
+// the configured proxy.rate_limit again (--default). Running proxies apply it at their next
+// registry refresh.
+int RunClientLimit(const ClientLimitFlags& f) {
+  const std::string command = "client limit";
+  auto id = ClientId::Parse(f.client_id);
+  if (!id) return Report(command, Error{ErrorCode::kInvalidRequest, "--client-id is not valid"});
+  const bool explicit_limit = f.per_second >= 0 || f.burst >= 0;
+  if (static_cast<int>(explicit_limit) + static_cast<int>(f.use_default) +
+          static_cast<int>(f.unlimited) !=
+      1) {
+    return Report(command, Error{ErrorCode::kInvalidRequest,
+                                 "give either --per-second and --burst, or --default, or "
+                                 "--unlimited"});
+  }
+  std::optional<storage::ClientRateLimit> limit;
+  if (f.unlimited) limit = storage::ClientRateLimit{0, 0};
+  if (explicit_limit) {
+    if (f.per_second < 0 || f.burst < 0) {
+      return Report(command,
+                    Error{ErrorCode::kInvalidRequest, "--per-second and --burst go together"});
+    }
+    limit = storage::ClientRateLimit{f.per_second, f.burst};
+    if (limit->unlimited()) {
+      return Report(command, Error{ErrorCode::kInvalidRequest,
+                                   "--per-second must be at least 1 (no limit: --unlimited)"});
+    }
+    if (auto valid = storage::ValidateClientRateLimit(*limit); !valid) {
+      return Report(command, Error{ErrorCode::kInvalidRequest,
+                                   "--" + valid.error().field + ": " + valid.error().message});
+    }
+  }
+  auto layout = OpenDataDir(f.data_dir);
+  if (!layout) return Report(command, layout.error());
+  auto db = storage::SqliteDatabase::Open({.path = layout->database()}, SystemClock::Instance());
+  if (!db) return Report(command, db.error());
+  auto clients = (*db)->clients();
+  auto client = clients->GetClient(*id);
+  if (!client) return Report(command, client.error());
+  if (!*client) {
+    return Report(command, Error{ErrorCode::kNotFound, "no client '" + id->str() + "'"});
+  }
+  const auto from = (*client)->rate_limit;
+  if (auto ok = clients->SetClientRateLimit(*id, limit); !ok) return Report(command, ok.error());
+  std::cout << "Client '" << id->str() << "' rate limit: " << DescribeRateLimit(limit)
+            << "; running proxies apply it within their registry refresh interval" << std::endl;
+  nlohmann::json details = {{"from", DescribeRateLimit(from)}, {"to", DescribeRateLimit(limit)}};
+  if (limit && !limit->unlimited()) {
+    details["per_second"] = limit->per_second;
+    details["burst"] = limit->burst;
+  }
+  if (!f.reason.empty()) details["reason"] = f.reason;
+  return Audited(
+      command, layout->audit_log(),
+      {.action = "client.limit", .target = "client:" + id->str(), .details = std::move(details)});
+}
+
 struct AuditFlags {
   std::string data_dir = "msgbroker-data";
   std::string file;
@@ -286,14 +359,16 @@ int RunClientList(const std::string& data_dir) {
   if (!db) return Report("client list", db.error());
   auto identities = (*db)->clients()->ListIdentities();
   if (!identities) return Report("client list", identities.error());
-  std::cout << fmt::format("{:<20} {:<20} {:<10} {:<10} {:<24} {:<32} {}\n", "CLIENT", "DOMAIN",
-                           "STATUS", "CERT", "EXPIRES", "SERIAL", "FINGERPRINT");
+  std::cout << fmt::format("{:<20} {:<20} {:<10} {:<10} {:<24} {:<32} {:<64} {}\n", "CLIENT",
+                           "DOMAIN", "STATUS", "CERT", "EXPIRES", "SERIAL", "FINGERPRINT",
+                           "RATE_LIMIT");
   for (const auto& i : *identities) {
-    std::cout << fmt::format("{:<20} {:<20} {:<10} {:<10} {:<24} {:<32} {}\n", i.client.id.str(),
-                             i.client.domain, storage::ClientStatusName(i.client.status),
-                             storage::CertificateStatusName(i.certificate.status),
-                             FormatTimestamp(i.certificate.not_after), i.certificate.serial_hex,
-                             i.certificate.fingerprint_sha256);
+    std::cout << fmt::format(
+        "{:<20} {:<20} {:<10} {:<10} {:<24} {:<32} {:<64} {}\n", i.client.id.str(), i.client.domain,
+        storage::ClientStatusName(i.client.status),
+        storage::CertificateStatusName(i.certificate.status),
+        FormatTimestamp(i.certificate.not_after), i.certificate.serial_hex,
+        i.certificate.fingerprint_sha256, DescribeRateLimit(i.client.rate_limit));
   }
   return 0;
 }
@@ -368,6 +443,23 @@ void RegisterAdminCommands(CLI::App& app, std::function<int()>& run) {
       run = [sf, verb, status] { return RunClientStatus(verb, status, *sf); };
     });
   }
+
+  auto lf = std::make_shared<ClientLimitFlags>();
+  auto* limit = client->add_subcommand(
+      "limit", "Set a client's own rate limit, no limit, or the configured default again");
+  limit->add_option("--data-dir", lf->data_dir, "Data directory")->capture_default_str();
+  limit->add_option("--client-id", lf->client_id, "Client id")->required();
+  auto* per_second = limit->add_option("--per-second", lf->per_second, "Messages per second");
+  auto* burst = limit->add_option("--burst", lf->burst, "Bucket size in messages");
+  per_second->needs(burst);
+  burst->needs(per_second);
+  auto* use_default =
+      limit->add_flag("--default", lf->use_default, "Back to the configured proxy.rate_limit");
+  auto* unlimited = limit->add_flag("--unlimited", lf->unlimited, "No limit for this client");
+  use_default->excludes(per_second)->excludes(unlimited);
+  unlimited->excludes(per_second);
+  limit->add_option("--reason", lf->reason, "Why (kept in the audit log)");
+  limit->callback([lf, &run] { run = [lf] { return RunClientLimit(*lf); }; });
 
   auto* audit_cmd = admin->add_subcommand("audit", "The hash-chained audit log");
   audit_cmd->require_subcommand(1);

@@ -8,12 +8,30 @@
 #include "msgbroker/proxy/api_key_directory.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
 #include "msgbroker/proxy/proxy_service.hpp"
+#include "msgbroker/proxy/shared_rate_limiter.hpp"
 #include "service_apps.hpp"
 #include "service_host.hpp"
 
 namespace msgbroker::cli {
 
 namespace {
+
+// With the Redis queue the proxies share their clients' buckets there (docs/adr/0011).
+std::shared_ptr<proxy::SharedRateLimiter> SharedRateLimits(const config::QueueConfig& queue,
+                                                           prometheus::Registry& metrics) {
+  if (queue.type != config::QueueType::kRedis) return nullptr;
+  queue::RedisRateBucketsOptions options;
+  options.host = queue.redis.host;
+  options.port = queue.redis.port;
+  options.password = queue.redis.password;
+  options.db = static_cast<int>(queue.redis.db);
+  options.key_prefix = queue.redis.key_prefix;
+  auto limiter = std::make_shared<proxy::SharedRateLimiter>(
+      std::make_unique<queue::RedisRateBuckets>(std::move(options)),
+      proxy::SharedRateLimiterOptions{}, metrics);
+  limiter->Start();
+  return limiter;
+}
 
 class ProxyApp final : public ServiceApp {
  public:
@@ -27,6 +45,7 @@ class ProxyApp final : public ServiceApp {
     host_.Stop();  // after this every 202 is in the queue
     if (directory_) directory_->Stop();
     if (api_keys_) api_keys_->Stop();
+    if (rate_limiter_) rate_limiter_->Stop();
     if (queue_) queue_->Close();
   }
 
@@ -49,6 +68,8 @@ class ProxyApp final : public ServiceApp {
     directory_->StartBackgroundRefresh();
     proxy::ProxyOptions options;
     options.rate_limit = ToRateLimit(config.rate_limit);
+    rate_limiter_ = SharedRateLimits(config.queue, *host_.registry);
+    options.shared_rate_limiter = rate_limiter_;
     service_ = std::make_unique<proxy::ProxyService>(options, *queue_, *directory_, *sealer_, clock,
                                                      *host_.registry);
     service_->RegisterRoutes(host_.router);
@@ -89,6 +110,7 @@ class ProxyApp final : public ServiceApp {
   std::unique_ptr<crypto::EnvelopeSealer> sealer_;
   std::unique_ptr<proxy::ClientDirectory> directory_;
   std::unique_ptr<proxy::ApiKeyDirectory> api_keys_;  // only with proxy.api_keys.enabled
+  std::shared_ptr<proxy::SharedRateLimiter> rate_limiter_;
   std::unique_ptr<proxy::ProxyService> service_;
   ServiceHost host_;
   std::unique_ptr<queue::QueueMonitor> monitor_;  // after host_: it writes host_.status

@@ -419,5 +419,47 @@ TEST_F(RateLimitedProxyTest, OverTheLimitIs429WithRetryAfterAndNothingStored) {
   EXPECT_EQ(StoredTotal(), 6u) << "a refused request was stored";
 }
 
+// A client's own limit from the registry replaces the configured one at the next registry
+// refresh: the headers and the 429 follow it; unlimited drops the headers; --default restores
+// the configured limit.
+TEST_F(RateLimitedProxyTest, AClientsOwnLimitReplacesTheDefault) {
+  auto db = Database();
+  auto client = Proxy(DemoTls());
+  const auto demo = *ClientId::Parse("demo");
+  auto policy = [&] {
+    auto r = client.Send(Post("/api/v1/messages", kValidMessage));
+    return r ? std::string((*r)["RateLimit-Policy"]) + "|" + std::to_string(r->result_int())
+             : std::string("error");
+  };
+  ASSERT_TRUE(db->clients()->SetClientRateLimit(demo, storage::ClientRateLimit{1, 50}));
+  ASSERT_TRUE(WaitFor([&] { return policy().starts_with("\"messages\";q=50;w=50|"); }, 5s));
+
+  ASSERT_TRUE(db->clients()->SetClientRateLimit(demo, storage::ClientRateLimit{0, 0}));
+  ASSERT_TRUE(WaitFor([&] { return policy() == "|202"; }, 5s));
+  for (int i = 0; i < 20; ++i) {
+    auto r = client.Send(Post("/api/v1/messages", kValidMessage));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->result_int(), 202u) << i << ": unlimited, yet " << r->body();
+    EXPECT_EQ(std::string((*r)["RateLimit"]), "");
+  }
+
+  ASSERT_TRUE(db->clients()->SetClientRateLimit(demo, std::nullopt));
+  std::string last;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        last = policy();
+        return last.starts_with("\"messages\";q=3;w=1|");
+      },
+      5s))
+      << last;
+  // The configured burst of 3 applies again: a 429 follows soon.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = client.Send(Post("/api/v1/messages", kValidMessage));
+        return r && r->result_int() == 429u && Json(*r)["error"]["code"] == "RATE_LIMITED";
+      },
+      5s, std::chrono::milliseconds{1}));
+}
+
 }  // namespace
 }  // namespace msgbroker::testing

@@ -18,7 +18,7 @@ TEST(ApiKeyProcessTest, SeparateProxyAdmitsAKeyUntilItIsRevoked) {
   DeploymentOptions options;
   options.proxies = 1;
   options.workers = 1;
-  options.api_keys = true;
+  options.proxy_extra = "  api_keys: {enabled: true}\n";
   Deployment deployment(options);
   ASSERT_TRUE(deployment.Start());
   const std::string data = "'" + deployment.layout().root.string() + "'";

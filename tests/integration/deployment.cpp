@@ -297,13 +297,13 @@ Deployment::~Deployment() {
   for (int i = 0; i < options_.proxies; ++i) {
     const std::string name = "proxy-" + std::to_string(i + 1);
     const fs::path config = tmp_ / (name + ".yaml");
-    WriteFile(config, "proxy:\n  listen: {host: 127.0.0.1, port: 0, io_threads: 2}\n" +
-                          Tls(pki::ServiceRole::kProxy) + Queue() +
-                          DatabaseSection("    pool_size: 2\n    migrate: false\n") +
-                          "  secrets:\n    envelope_public_key_file: " +
-                          layout_.envelope_public_key().string() +
-                          "\n  registry_refresh_interval: 2s\n  log_level: info\n" +
-                          (options_.api_keys ? "  api_keys: {enabled: true}\n" : ""));
+    WriteFile(
+        config,
+        "proxy:\n  listen: {host: 127.0.0.1, port: 0, io_threads: 2}\n" +
+            Tls(pki::ServiceRole::kProxy) + Queue() +
+            DatabaseSection("    pool_size: 2\n    migrate: false\n") +
+            "  secrets:\n    envelope_public_key_file: " + layout_.envelope_public_key().string() +
+            "\n  registry_refresh_interval: 2s\n  log_level: info\n" + options_.proxy_extra);
     started.push_back(std::make_shared<Service>(name, "proxy", config));
     std::lock_guard lock(services_mutex_);
     proxies_.push_back(started.back());
@@ -417,6 +417,10 @@ std::optional<std::string> Deployment::RedisCli(const std::string& args) const {
     return std::nullopt;
   }
   return out;
+}
+
+std::optional<std::string> Deployment::RateLimitKeys() const {
+  return RedisCli("--scan --pattern '" + prefix_ + "ratelimit:*'");
 }
 
 std::map<std::string, std::string> Deployment::Leases() const {

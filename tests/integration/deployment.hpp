@@ -76,9 +76,9 @@ struct DeploymentOptions {
   std::string database_server;
   int proxies = 2;
   int workers = 3;
-  int batch_size = 50;     // messages a worker thread claims at once (each worker runs two)
-  int max_attempts = 100;  // high, and with backoff_max 1s: an outage must not dead-letter
-  bool api_keys = false;   // proxy.api_keys.enabled
+  int batch_size = 50;      // messages a worker thread claims at once (each worker runs two)
+  int max_attempts = 100;   // high, and with backoff_max 1s: an outage must not dead-letter
+  std::string proxy_extra;  // YAML lines added to every proxy's section (two-space indent)
 };
 
 class Deployment {
@@ -126,6 +126,10 @@ class Deployment {
   std::map<std::string, std::string> Leases() const;
   // The queue's dead letters in Redis: message id -> reason; nullopt when redis-cli failed.
   std::optional<std::map<std::string, std::string>> DeadLetters() const;
+
+  // The proxies' shared rate limit buckets in Redis (docs/adr/0011): the keys under the run's
+  // prefix, one a line; nullopt when redis-cli failed.
+  std::optional<std::string> RateLimitKeys() const;
 
   // The HTTP status of GET /readyz on proxy `i`, or 0 when it did not answer.
   int ProxyReadiness(std::size_t i) const;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 #include "deployment.hpp"
 
@@ -148,6 +149,59 @@ TEST_P(MultiProcessTest, AKilledWorkersLeasesAreRedeliveredAndStoredExactlyOnce)
             << " ms after the kill; survivors acked " << survivors << "; " << result.redelivered
             << " stored on a later attempt, " << duplicates << " redelivered duplicates"
             << std::endl;
+}
+
+// Two real proxy processes share the demo client's bucket through Redis (docs/adr/0011): sending
+// to both as fast as they answer, together they admit about burst + rate * t, not twice that; the
+// rest is 429 RATE_LIMITED with Retry-After; the bucket key is in Redis under the run's prefix.
+// (On SQLite only: the database plays no part here.)
+TEST(MultiProcessRateLimitTest, TwoProxiesShareOneClientsRateLimit) {
+  DeploymentOptions options;
+  options.proxies = kProxies;
+  options.workers = 1;
+  options.proxy_extra = "  rate_limit: {messages_per_second: 10, burst: 20}\n";
+  Deployment deployment(options);
+  ASSERT_TRUE(deployment.Start());
+  std::atomic<int> admitted{0};
+  std::atomic<int> limited{0};
+  std::atomic<int> other{0};
+  const auto start = Clock::now();
+  const auto until = start + 3s;
+  std::vector<std::thread> senders;
+  for (std::size_t proxy = 0; proxy < deployment.proxy_ports().size(); ++proxy) {
+    senders.emplace_back([&, proxy] {
+      net::HttpsClient client(
+          {true, "127.0.0.1", static_cast<std::uint16_t>(deployment.proxy_ports()[proxy])},
+          deployment.Demo(), 10s);
+      for (int i = 0; i < 5000 && Clock::now() < until; ++i) {
+        auto r = client.PostJson(
+            "/api/v1/messages",
+            nlohmann::json{{"sender_number", "+4915112345678"}, {"message_body", "shared"}}.dump());
+        if (r && r->result_int() == 202) {
+          ++admitted;
+        } else if (r && r->result_int() == 429 &&
+                   r->find(net::http::field::retry_after) != r->end()) {
+          ++limited;
+        } else {
+          ++other;
+        }
+        std::this_thread::sleep_for(2ms);
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  const double expected = 20 + 10 * seconds;
+  std::cout << "two proxies admitted " << admitted << " (burst + rate * t = " << expected << "), "
+            << limited << " refused with 429" << std::endl;
+  EXPECT_EQ(other.load(), 0) << deployment.Outputs();
+  EXPECT_GT(limited.load(), 0);
+  EXPECT_LE(admitted.load(), expected + 2);   // one request on credit per proxy
+  EXPECT_GE(admitted.load(), expected - 15);  // at most a chunk (5) held by each proxy, and slack
+  auto keys = deployment.RateLimitKeys();
+  ASSERT_TRUE(keys.has_value());
+  EXPECT_NE(keys->find("ratelimit:demo"), std::string::npos) << *keys;
+  deployment.StopAll();
 }
 
 INSTANTIATE_TEST_SUITE_P(Databases, MultiProcessTest,

@@ -247,6 +247,84 @@ TEST(UpTest, SighupReloadsTheWorkersCertificateAndDeliveryGoesOn) {
   EXPECT_TRUE(delivered(2)) << up.output();
 }
 
+// `admin client limit` on a running system: the client's own limit reaches the proxy within the
+// registry refresh (429 RATE_LIMITED), `list` shows it, --default lifts it again (`up` configures
+// no default limit), every change is in the audit log, and bad flags are refused.
+TEST(UpTest, ClientLimitReachesTheRunningProxy) {
+  TempDir tmp;
+  const auto data = (tmp.path() / "data").string();
+  UpProcess up(data);
+  ASSERT_TRUE(up.WaitUntilUp()) << up.output();
+  const std::string url = "https://127.0.0.1:" + std::to_string(up.ports.proxy);
+  const std::string bin = MsgbrokerBinary();
+  const std::string limit = bin + " admin client limit --data-dir " + data;
+  const std::string send_demo = bin + " send --data-dir " + data + " --url " + url +
+                                " --sender +4915112345678 --body 'limited'";
+  ASSERT_EQ(RunShell(send_demo).first, 0);
+
+  for (const std::string& bad :
+       {std::string(" --client-id demo"), std::string(" --client-id demo --per-second 5"),
+        std::string(" --client-id demo --per-second 0 --burst 0"),
+        std::string(" --client-id demo --per-second 5 --burst 0"),
+        std::string(" --client-id demo --default --per-second 5 --burst 5"),
+        std::string(" --client-id demo --default --unlimited"),
+        std::string(" --client-id nobody --per-second 5 --burst 5")}) {
+    auto [rc, out] = RunShell(limit + bad);
+    EXPECT_NE(rc, 0) << bad << ": " << out;
+  }
+  auto [nc, nobody] = RunShell(limit + " --client-id nobody --default");
+  EXPECT_EQ(nc, 1);
+  EXPECT_NE(nobody.find("no client 'nobody'"), std::string::npos) << nobody;
+
+  auto [sc, set] =
+      RunShell(limit + " --client-id demo --per-second 1 --burst 2 --reason 'too chatty'");
+  ASSERT_EQ(sc, 0) << set;
+  EXPECT_NE(set.find("1/s burst 2"), std::string::npos) << set;
+  std::string refused;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto [code, text] = RunShell(send_demo);
+        refused = text;
+        return code == 1 && text.find("RATE_LIMITED") != std::string::npos;
+      },
+      15s, 50ms))
+      << refused;
+  auto [lc, listing] = RunShell(bin + " admin client list --data-dir " + data);
+  EXPECT_EQ(lc, 0);
+  EXPECT_NE(listing.find("RATE_LIMIT"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("1/s burst 2"), std::string::npos) << listing;
+
+  auto [dc, back] = RunShell(limit + " --client-id demo --default");
+  ASSERT_EQ(dc, 0) << back;
+  // Three sends in a row need more than the limited bucket (2 + refill at 1/s) can give: once
+  // they all pass, the default (no limit under `up`) has reached the proxy.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (int i = 0; i < 3; ++i) {
+          if (RunShell(send_demo).first != 0) return false;
+        }
+        return true;
+      },
+      15s, 250ms));
+  for (int i = 0; i < 5; ++i) {
+    auto [code, text] = RunShell(send_demo);
+    EXPECT_EQ(code, 0) << i << ": " << text;
+  }
+  auto [uc, unlimited] = RunShell(limit + " --client-id demo --unlimited");
+  ASSERT_EQ(uc, 0) << unlimited;
+  auto [lc2, listing2] = RunShell(bin + " admin client list --data-dir " + data);
+  EXPECT_NE(listing2.find("unlimited"), std::string::npos) << listing2;
+
+  const auto log = std::filesystem::path(data) / "pki" / "audit.log";
+  const std::string text = ReadFile(log);
+  EXPECT_NE(text.find(R"("action":"client.limit")"), std::string::npos) << text;
+  EXPECT_NE(text.find("too chatty"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("to":"default")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("to":"unlimited")"), std::string::npos) << text;
+  auto [vc, verified] = RunShell(bin + " admin audit verify --data-dir " + data);
+  EXPECT_EQ(vc, 0) << verified;
+}
+
 TEST(UpTest, AdminCaInitAndServiceCertificates) {
   TempDir tmp;
   const std::string bin = MsgbrokerBinary();

@@ -1,5 +1,7 @@
 #include "msgbroker/storage/client_registry.hpp"
 
+#include <string>
+
 namespace msgbroker::storage {
 
 std::string_view ClientStatusName(ClientStatus s) noexcept {
@@ -29,6 +31,22 @@ std::string_view CertificateStatusName(CertificateStatus s) noexcept {
       return "revoked";
   }
   return "unknown";  // not an enumerator; the CHECK constraint refuses it
+}
+
+Status ValidateClientRateLimit(const ClientRateLimit& limit) {
+  if (limit.per_second == 0 && limit.burst == 0) return Ok();  // unlimited
+  if (limit.per_second < 1 || limit.per_second > kMaxClientRatePerSecond) {
+    return Fail(ErrorCode::kInvalidRequest,
+                "the rate must be 1 to " + std::to_string(kMaxClientRatePerSecond) +
+                    " messages per second (0 together with a burst of 0: unlimited)",
+                "per_second");
+  }
+  if (limit.burst < 1 || limit.burst > kMaxClientRateBurst) {
+    return Fail(ErrorCode::kInvalidRequest,
+                "the burst must be 1 to " + std::to_string(kMaxClientRateBurst) + " messages",
+                "burst");
+  }
+  return Ok();
 }
 
 }  // namespace msgbroker::storage

@@ -9,28 +9,33 @@ namespace msgbroker::storage::sqlite {
 namespace {
 
 constexpr std::string_view kInsertClient =
-    "INSERT INTO clients (id, domain, status, created_at) VALUES (?1, ?2, ?3, ?4)"
+    "INSERT INTO clients (id, domain, status, created_at, rate_per_second, rate_burst)"
+    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     " ON CONFLICT (id) DO NOTHING";
 constexpr std::string_view kInsertCertificate =
     "INSERT INTO client_certificates"
     " (fingerprint_sha256, client_id, serial_hex, not_before, not_after, status, created_at)"
     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (fingerprint_sha256) DO NOTHING";
 constexpr std::string_view kUpdateClientStatus = "UPDATE clients SET status = ?2 WHERE id = ?1";
+constexpr std::string_view kUpdateClientRateLimit =
+    "UPDATE clients SET rate_per_second = ?2, rate_burst = ?3 WHERE id = ?1";
 constexpr std::string_view kSelectClient =
-    "SELECT id, domain, status, created_at FROM clients WHERE id = ?1";
+    "SELECT id, domain, status, created_at, rate_per_second, rate_burst FROM clients WHERE id = ?1";
 constexpr std::string_view kSelectClients =
-    "SELECT id, domain, status, created_at FROM clients ORDER BY id";
+    "SELECT id, domain, status, created_at, rate_per_second, rate_burst FROM clients ORDER BY id";
 constexpr std::string_view kSelectCertificates =
     "SELECT fingerprint_sha256, client_id, serial_hex, not_before, not_after, status, created_at"
     " FROM client_certificates WHERE client_id = ?1 ORDER BY created_at, fingerprint_sha256";
 constexpr std::string_view kSelectIdentityByFingerprint =
     "SELECT c.id, c.domain, c.status, c.created_at, cc.fingerprint_sha256, cc.client_id,"
-    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at"
+    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at,"
+    " c.rate_per_second, c.rate_burst"
     " FROM client_certificates AS cc JOIN clients AS c ON c.id = cc.client_id"
     " WHERE cc.fingerprint_sha256 = ?1";
 constexpr std::string_view kSelectIdentities =
     "SELECT c.id, c.domain, c.status, c.created_at, cc.fingerprint_sha256, cc.client_id,"
-    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at"
+    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at,"
+    " c.rate_per_second, c.rate_burst"
     " FROM client_certificates AS cc JOIN clients AS c ON c.id = cc.client_id"
     " ORDER BY c.id, cc.created_at, cc.fingerprint_sha256";
 
@@ -48,6 +53,25 @@ Result<Client> ReadClient(const Statement& row, int first) {
   }
   client.status = *status;
   client.created_at = FromUnixMillis(row.Int64(first + 3));
+  return client;
+}
+
+// The client's rate limit columns at `first`: rate_per_second, rate_burst (NULL: the default).
+Status ReadClientRateLimit(const Statement& row, int first, Client& client) {
+  if (row.IsNull(first) && row.IsNull(first + 1)) return Ok();
+  ClientRateLimit limit{row.Int64(first), row.Int64(first + 1)};
+  if (row.IsNull(first) || row.IsNull(first + 1) || !ValidateClientRateLimit(limit)) {
+    return Fail(ErrorCode::kDataCorrupted,
+                "stored client " + client.id.str() + " has an invalid rate limit");
+  }
+  client.rate_limit = limit;
+  return Ok();
+}
+
+Result<Client> ReadClientWithLimit(const Statement& row) {
+  auto client = ReadClient(row, 0);
+  if (!client) return client;
+  if (auto ok = ReadClientRateLimit(row, 4, *client); !ok) return tl::unexpected(ok.error());
   return client;
 }
 
@@ -86,6 +110,7 @@ Result<ClientIdentity> ReadIdentity(const Statement& row) {
   if (!client) return tl::unexpected(std::move(client.error()));
   auto cert = ReadCertificate(row, 4);
   if (!cert) return tl::unexpected(std::move(cert.error()));
+  if (auto ok = ReadClientRateLimit(row, 11, *client); !ok) return tl::unexpected(ok.error());
   return ClientIdentity{std::move(*client), std::move(*cert)};
 }
 
@@ -118,6 +143,9 @@ Result<std::optional<T>> ReadOne(Statement& stmt, Read read) {
 
 Status SqliteClientRegistry::CreateClient(const Client& client) {
   if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
+  if (client.rate_limit) {
+    if (auto valid = ValidateClientRateLimit(*client.rate_limit); !valid) return valid;
+  }
   return pool_->WithWriter([&client](Connection& connection) -> Status {
     auto stmt = connection.Prepare(kInsertClient);
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
@@ -125,6 +153,13 @@ Status SqliteClientRegistry::CreateClient(const Client& client) {
     stmt->BindText(2, client.domain);
     stmt->BindText(3, ClientStatusName(client.status));
     stmt->Bind(4, ToUnixMillis(client.created_at));
+    if (client.rate_limit) {
+      stmt->Bind(5, client.rate_limit->per_second);
+      stmt->Bind(6, client.rate_limit->burst);
+    } else {
+      stmt->BindNull(5);
+      stmt->BindNull(6);
+    }
     if (auto ran = stmt->Run(); !ran) return ran;
     if (connection.changes() == 0) {
       return Fail(ErrorCode::kAlreadyExists, "client " + client.id.str() + " already exists", "id");
@@ -169,7 +204,7 @@ Result<std::optional<Client>> SqliteClientRegistry::GetClient(const ClientId& id
     auto stmt = connection.Prepare(kSelectClient);
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     stmt->BindText(1, id.str());
-    return ReadOne<Client>(*stmt, [](const Statement& row) { return ReadClient(row, 0); });
+    return ReadOne<Client>(*stmt, ReadClientWithLimit);
   });
 }
 
@@ -186,7 +221,7 @@ Result<std::vector<Client>> SqliteClientRegistry::ListClients() {
   return pool_->WithReader([](Connection& connection) -> Result<std::vector<Client>> {
     auto stmt = connection.Prepare(kSelectClients);
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
-    return ReadAll<Client>(*stmt, [](const Statement& row) { return ReadClient(row, 0); });
+    return ReadAll<Client>(*stmt, ReadClientWithLimit);
   });
 }
 
@@ -214,6 +249,30 @@ Status SqliteClientRegistry::SetClientStatus(const ClientId& id, ClientStatus st
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     stmt->BindText(1, id.str());
     stmt->BindText(2, ClientStatusName(status));
+    if (auto ran = stmt->Run(); !ran) return ran;
+    if (connection.changes() == 0) {
+      return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+    }
+    return Ok();
+  });
+}
+
+Status SqliteClientRegistry::SetClientRateLimit(const ClientId& id,
+                                                const std::optional<ClientRateLimit>& limit) {
+  if (limit) {
+    if (auto valid = ValidateClientRateLimit(*limit); !valid) return valid;
+  }
+  return pool_->WithWriter([&id, &limit](Connection& connection) -> Status {
+    auto stmt = connection.Prepare(kUpdateClientRateLimit);
+    if (!stmt) return tl::unexpected(std::move(stmt.error()));
+    stmt->BindText(1, id.str());
+    if (limit) {
+      stmt->Bind(2, limit->per_second);
+      stmt->Bind(3, limit->burst);
+    } else {
+      stmt->BindNull(2);
+      stmt->BindNull(3);
+    }
     if (auto ran = stmt->Run(); !ran) return ran;
     if (connection.changes() == 0) {
       return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");

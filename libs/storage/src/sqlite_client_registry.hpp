@@ -21,6 +21,8 @@ class SqliteClientRegistry final : public ClientRegistry {
   Result<std::vector<ClientCertificate>> ListCertificates(const ClientId& id) override;
   Result<std::vector<ClientIdentity>> ListIdentities() override;
   Status SetClientStatus(const ClientId& id, ClientStatus status) override;
+  Status SetClientRateLimit(const ClientId& id,
+                            const std::optional<ClientRateLimit>& limit) override;
 
  private:
   std::shared_ptr<ConnectionPool> pool_;

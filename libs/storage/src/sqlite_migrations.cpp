@@ -50,8 +50,15 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 3: a client's own rate limit (messages per second, burst); NULL = the configured
+// default, 0 and 0 = unlimited (storage::ClientRateLimit).
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE clients ADD COLUMN rate_per_second INTEGER CHECK (rate_per_second >= 0);
+ALTER TABLE clients ADD COLUMN rate_burst INTEGER CHECK (rate_burst >= 0);
+)sql";
+
 // Version 4: API keys (docs/adr/0012). The key itself is never stored, only its SHA-256.
-// allowed_cidrs: comma-separated, '' for any address. Versions 2 and 3 belong to other changes.
+// allowed_cidrs: comma-separated, '' for any address.
 constexpr std::string_view kVersion4 = R"sql(
 CREATE TABLE api_keys (
   key_id         TEXT    NOT NULL PRIMARY KEY,
@@ -69,6 +76,7 @@ CREATE INDEX api_keys_by_client ON api_keys (client_id, created_at);
 
 constexpr Migration kMigrations[] = {
     {1, kVersion1},
+    {3, kVersion3},
     {4, kVersion4},
 };
 

@@ -21,8 +21,8 @@ using std::chrono::seconds;
 using ::testing::HasSubstr;
 
 constexpr int kLatestSchemaVersion = 4;
-// Migrations applied to reach it (1 and 4; 2 and 3 belong to other changes).
-constexpr int kMigrationCount = 2;
+// Rows in schema_migrations on a fresh database: one per migration (versions 1 and 3).
+constexpr int kAppliedMigrations = 3;
 
 }  // namespace
 
@@ -99,7 +99,7 @@ ClientCertificate MakeCertificate(std::string_view fingerprint, std::string_view
 TEST_P(DatabaseContractTest, OpensAtTheLatestSchemaAndPings) {
   EXPECT_EQ(db_->schema_version(), kLatestSchemaVersion);
   EXPECT_TRUE(db_->Ping());
-  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kMigrationCount);
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
 }
 
 TEST_P(DatabaseContractTest, InsertReportsNewRowsAndDuplicates) {
@@ -381,6 +381,111 @@ TEST_P(DatabaseContractTest, RegistrySetsStatus) {
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 }
 
+// ---- per-client rate limits (schema version 3) ------------------------------------------------
+
+TEST_P(DatabaseContractTest, RegistryClientsStartWithTheDefaultRateLimit) {
+  ASSERT_TRUE(registry_->CreateClient(MakeClient("acme", clock_.Now())));
+  auto client = registry_->GetClient(MakeClientId("acme"));
+  ASSERT_TRUE(client && *client);
+  EXPECT_FALSE((*client)->rate_limit.has_value());
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM clients WHERE rate_per_second IS NULL AND "
+                               "rate_burst IS NULL"),
+            1);
+}
+
+TEST_P(DatabaseContractTest, RegistrySetsAndClearsARateLimit) {
+  const auto t0 = clock_.Now();
+  ASSERT_TRUE(registry_->CreateClient(MakeClient("acme", t0)));
+  ASSERT_TRUE(registry_->CreateClient(MakeClient("globex", t0)));
+  ASSERT_TRUE(registry_->AddCertificate(MakeCertificate("fp-a", "acme", t0)));
+  ASSERT_TRUE(registry_->AddCertificate(MakeCertificate("fp-g", "globex", t0)));
+  const ClientRateLimit limit{5, 20};
+  ASSERT_TRUE(registry_->SetClientRateLimit(MakeClientId("acme"), limit));
+  ASSERT_TRUE(registry_->SetClientRateLimit(MakeClientId("acme"), limit));  // same again: fine
+  ASSERT_TRUE(registry_->SetClientRateLimit(MakeClientId("globex"), ClientRateLimit{0, 0}));
+
+  auto client = registry_->GetClient(MakeClientId("acme"));
+  ASSERT_TRUE(client && *client);
+  EXPECT_EQ((*client)->rate_limit, limit);
+  auto clients = registry_->ListClients();
+  ASSERT_TRUE(clients);
+  ASSERT_EQ(clients->size(), 2u);
+  EXPECT_EQ((*clients)[0].rate_limit, limit);
+  ASSERT_TRUE((*clients)[1].rate_limit.has_value());
+  EXPECT_TRUE((*clients)[1].rate_limit->unlimited());
+  auto identities = registry_->ListIdentities();
+  ASSERT_TRUE(identities);
+  ASSERT_EQ(identities->size(), 2u);
+  EXPECT_EQ((*identities)[0].client.rate_limit, limit);
+  EXPECT_EQ((*identities)[0].certificate.fingerprint_sha256, "fp-a");
+  EXPECT_EQ((*identities)[1].client.rate_limit, (ClientRateLimit{0, 0}));
+  auto found = registry_->FindByFingerprint("fp-a");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->client.rate_limit, limit);
+
+  ASSERT_TRUE(registry_->SetClientRateLimit(MakeClientId("acme"), std::nullopt));
+  client = registry_->GetClient(MakeClientId("acme"));
+  ASSERT_TRUE(client && *client);
+  EXPECT_FALSE((*client)->rate_limit.has_value());
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM clients WHERE rate_per_second IS NULL"), 1);
+}
+
+TEST_P(DatabaseContractTest, RegistryRefusesInvalidRateLimitsAndUnknownClients) {
+  Client client = MakeClient("acme", clock_.Now());
+  ASSERT_TRUE(registry_->CreateClient(client));
+  ASSERT_TRUE(registry_->SetClientRateLimit(client.id, ClientRateLimit{3, 9}));
+  struct Case {
+    ClientRateLimit limit;
+    const char* field;
+  };
+  for (const Case& c : {Case{{0, 5}, "per_second"}, Case{{-1, 5}, "per_second"},
+                        Case{{kMaxClientRatePerSecond + 1, 5}, "per_second"}, Case{{5, 0}, "burst"},
+                        Case{{5, -3}, "burst"}, Case{{5, kMaxClientRateBurst + 1}, "burst"}}) {
+    auto refused = registry_->SetClientRateLimit(client.id, c.limit);
+    ASSERT_FALSE(refused) << c.limit.per_second << "/" << c.limit.burst;
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_EQ(refused.error().field, c.field);
+  }
+  // Nothing was written by the refused calls.
+  auto stored = registry_->GetClient(client.id);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->rate_limit, (ClientRateLimit{3, 9}));
+
+  auto unknown = registry_->SetClientRateLimit(MakeClientId("nobody"), ClientRateLimit{1, 1});
+  ASSERT_FALSE(unknown);
+  EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
+  auto unknown_clear = registry_->SetClientRateLimit(MakeClientId("nobody"), std::nullopt);
+  ASSERT_FALSE(unknown_clear);
+  EXPECT_EQ(unknown_clear.error().code, ErrorCode::kNotFound);
+
+  Client bad = MakeClient("globex", clock_.Now());
+  bad.rate_limit = ClientRateLimit{2, 0};
+  auto not_created = registry_->CreateClient(bad);
+  ASSERT_FALSE(not_created);
+  EXPECT_EQ(not_created.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM clients"), 1);
+}
+
+TEST_P(DatabaseContractTest, RegistryCreatesAClientWithItsOwnRateLimit) {
+  Client client = MakeClient("acme", clock_.Now());
+  client.rate_limit = ClientRateLimit{7, 70};
+  ASSERT_TRUE(registry_->CreateClient(client));
+  auto stored = registry_->GetClient(client.id);
+  ASSERT_TRUE(stored && *stored);
+  EXPECT_EQ((*stored)->rate_limit, (ClientRateLimit{7, 70}));
+}
+
+TEST_P(DatabaseContractTest, RegistryReportsAHalfSetRateLimitAsCorrupted) {
+  ASSERT_TRUE(registry_->CreateClient(MakeClient("acme", clock_.Now())));
+  backend_->Exec("UPDATE clients SET rate_per_second = 5 WHERE id = 'acme'");
+  auto client = registry_->GetClient(MakeClientId("acme"));
+  ASSERT_FALSE(client);
+  EXPECT_EQ(client.error().code, ErrorCode::kDataCorrupted);
+  auto identities = registry_->ListClients();
+  ASSERT_FALSE(identities);
+  EXPECT_EQ(identities.error().code, ErrorCode::kDataCorrupted);
+}
+
 TEST_P(DatabaseContractTest, ReopeningIsANoOpAndKeepsTheData) {
   const StoredMessage m = MakeMessage(clock_.Now());
   InsertOk(*store_, {m});
@@ -391,7 +496,7 @@ TEST_P(DatabaseContractTest, ReopeningIsANoOpAndKeepsTheData) {
   auto again = Open();
   ASSERT_NE(again, nullptr);
   EXPECT_EQ(again->schema_version(), kLatestSchemaVersion);
-  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kMigrationCount);
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
   auto got = again->messages()->Get(m.id);
   ASSERT_TRUE(got && *got);
   ExpectSameMessage(**got, m);
@@ -406,7 +511,8 @@ TEST_P(DatabaseContractTest, ANewerSchemaIsRefused) {
   ASSERT_FALSE(refused);
   EXPECT_EQ(refused.error().code, ErrorCode::kDataCorrupted);
   EXPECT_THAT(refused.error().message,
-              HasSubstr("schema version 99 is newer than this program supports (4)"));
+              HasSubstr("schema version 99 is newer than this program supports (" +
+                        std::to_string(kLatestSchemaVersion) + ")"));
   EXPECT_EQ(backend_->QueryInt("SELECT max(version) FROM schema_migrations"), 99);
 }
 
@@ -448,7 +554,7 @@ TEST_P(DatabaseContractTest, ConcurrentOpensApplyEachMigrationOnce) {
   for (auto& t : threads) t.join();
   for (const auto& e : errors) EXPECT_EQ(e, "");
   EXPECT_EQ(opened.load(), 4);
-  EXPECT_EQ(fresh->QueryInt("SELECT count(*) FROM schema_migrations"), kMigrationCount);
+  EXPECT_EQ(fresh->QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
 }
 
 TEST_P(DatabaseContractTest, StoresOutliveTheDatabaseObject) {

@@ -16,6 +16,9 @@
 namespace msgbroker::storage {
 namespace {
 
+// Rows in schema_migrations of a fresh database: versions 1 and 3.
+constexpr std::int64_t kAppliedMigrations = 2;
+
 namespace fs = std::filesystem;
 
 using ::testing::HasSubstr;
@@ -74,8 +77,7 @@ TEST_F(SqliteMigrationsTest, FreshOpenAppliesEveryMigration) {
   EXPECT_EQ(db->schema_version(), SqliteDatabase::LatestSchemaVersion());
 
   RawDb raw(DbPath());
-  // Versions 1 and 4 (2 and 3 belong to other changes): one row per migration.
-  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
   EXPECT_EQ(raw.QueryInt("SELECT max(version) FROM schema_migrations"),
             SqliteDatabase::LatestSchemaVersion());
   EXPECT_EQ(raw.QueryInt("SELECT min(applied_at) FROM schema_migrations"),
@@ -93,6 +95,39 @@ TEST_F(SqliteMigrationsTest, FreshOpenAppliesEveryMigration) {
   EXPECT_EQ(raw.QueryText("PRAGMA journal_mode"), "wal");
 }
 
+// A database of schema version 1, its client tables as released, with client "acme" and its
+// certificate "fp-old": what an upgrade starts from.
+void CreateVersion1Database(const std::filesystem::path& path) {
+  RawDb raw(path);
+  raw.Exec(
+      "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);"
+      "INSERT INTO schema_migrations VALUES (1, 0);"
+      "CREATE TABLE clients (id TEXT NOT NULL PRIMARY KEY, domain TEXT NOT NULL, status TEXT "
+      "NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')), created_at INTEGER NOT "
+      "NULL) STRICT;"
+      "CREATE TABLE client_certificates (fingerprint_sha256 TEXT NOT NULL PRIMARY KEY, "
+      "client_id TEXT NOT NULL REFERENCES clients (id), serial_hex TEXT NOT NULL, not_before "
+      "INTEGER NOT NULL, not_after INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN "
+      "('active', 'revoked')), created_at INTEGER NOT NULL) STRICT;"
+      "INSERT INTO clients VALUES ('acme', 'acme.example', 'active', 1);"
+      "INSERT INTO client_certificates VALUES ('fp-old', 'acme', '0a', 1, 2000, 'active', 1);");
+}
+
+// A database at version 1 (before per-client rate limits) gets version 3 on open; its clients keep
+// the configured default (NULL columns).
+TEST_F(SqliteMigrationsTest, Version3AddsRateLimitColumnsToAnExistingDatabase) {
+  CreateVersion1Database(DbPath());
+  auto db = OpenOrFail(OptionsFor(DbPath()), clock_);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), SqliteDatabase::LatestSchemaVersion());
+  auto client = db->clients()->GetClient(*ClientId::Parse("acme"));
+  ASSERT_TRUE(client && *client);
+  EXPECT_FALSE((*client)->rate_limit.has_value());
+  ASSERT_TRUE(db->clients()->SetClientRateLimit((*client)->id, ClientRateLimit{2, 4}));
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.QueryInt("SELECT rate_burst FROM clients WHERE id = 'acme'"), 4);
+}
+
 TEST_F(SqliteMigrationsTest, ReopenDoesNotReapplyMigrations) {
   const auto first_open = ToUnixMillis(clock_.Now());
   OpenOrFail(OptionsFor(DbPath()), clock_).reset();
@@ -102,8 +137,7 @@ TEST_F(SqliteMigrationsTest, ReopenDoesNotReapplyMigrations) {
   EXPECT_EQ(db->schema_version(), SqliteDatabase::LatestSchemaVersion());
 
   RawDb raw(DbPath());
-  // Versions 1 and 4 (2 and 3 belong to other changes): one row per migration.
-  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
   EXPECT_EQ(raw.QueryInt("SELECT max(applied_at) FROM schema_migrations"), first_open);
 }
 

@@ -145,11 +145,15 @@ Result<storage::ClientIdentity> ProxyService::Admit(const net::HttpRequest& requ
   return identity;
 }
 
-std::optional<net::HttpResponse> ProxyService::Limit(const ClientId& client_id, double cost,
+std::optional<net::HttpResponse> ProxyService::Limit(const storage::Client& client, double cost,
                                                      const std::string& request_id,
                                                      RateDecision& decision) {
-  decision =
-      limiter_.Take(client_id.str(), options_.rate_limit, cost, std::chrono::steady_clock::now());
+  const RateLimit limit = EffectiveRateLimit(options_.rate_limit, client.rate_limit);
+  const auto now = std::chrono::steady_clock::now();
+  decision = options_.shared_rate_limiter
+                 ? options_.shared_rate_limiter->Take(client.id.str(), limit, cost, now)
+                 : limiter_.Take(client.id.str(), limit, cost, now);
+  decision.limit = limit;
   if (decision.allowed) return std::nullopt;
   metrics_->rejected.Add({{"code", std::string(ErrorCodeName(ErrorCode::kRateLimited))}})
       .Increment(cost);
@@ -157,7 +161,7 @@ std::optional<net::HttpResponse> ProxyService::Limit(const ClientId& client_id, 
       Error{ErrorCode::kRateLimited,
             fmt::format("rate limit exceeded: at most {:g} messages per second (burst {:g}); "
                         "retry later",
-                        options_.rate_limit.per_second, options_.rate_limit.burst)},
+                        limit.per_second, limit.burst)},
       request_id);
   response.set(http::field::retry_after, RetryAfterSeconds(decision.retry_after));
   AddRateLimitHeaders(response, decision);
@@ -166,8 +170,8 @@ std::optional<net::HttpResponse> ProxyService::Limit(const ClientId& client_id, 
 
 void ProxyService::AddRateLimitHeaders(net::HttpResponse& response,
                                        const RateDecision& decision) const {
-  if (options_.rate_limit.unlimited()) return;
-  response.set("RateLimit-Policy", RateLimitPolicyHeader(options_.rate_limit));
+  if (decision.limit.unlimited()) return;
+  response.set("RateLimit-Policy", RateLimitPolicyHeader(decision.limit));
   response.set("RateLimit", RateLimitHeader(decision));
 }
 
@@ -224,7 +228,7 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   if (!identity) return reject(identity.error());
   const auto& client_id = identity->client.id;
   RateDecision decision;
-  if (auto limited = Limit(client_id, 1, context.request_id, decision)) {
+  if (auto limited = Limit(identity->client, 1, context.request_id, decision)) {
     return respond(std::move(*limited));
   }
   auto message = api::ParseSubmitMessage(request.body(), options_.limits);
@@ -263,8 +267,8 @@ void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::Requ
   // Every item counts, valid or not: the limit is on what a client makes the proxy do.
   const auto& client_id = identity->client.id;
   RateDecision decision;
-  if (auto limited =
-          Limit(client_id, static_cast<double>(items->size()), context.request_id, decision)) {
+  if (auto limited = Limit(identity->client, static_cast<double>(items->size()), context.request_id,
+                           decision)) {
     return respond(std::move(*limited));
   }
 

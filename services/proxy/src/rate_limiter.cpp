@@ -41,6 +41,12 @@ RateDecision RateLimiter::Take(std::string_view client, const RateLimit& limit, 
   return d;
 }
 
+RateLimit EffectiveRateLimit(const RateLimit& fallback,
+                             const std::optional<storage::ClientRateLimit>& own) {
+  if (!own) return fallback;
+  return RateLimit{static_cast<double>(own->per_second), static_cast<double>(own->burst)};
+}
+
 std::string RateLimitPolicyHeader(const RateLimit& limit) {
   const double burst = std::max(1.0, limit.burst);
   const auto window = static_cast<std::int64_t>(std::ceil(burst / limit.per_second));

@@ -30,6 +30,19 @@ TEST(RateLimiterTest, BurstThenRefillAtTheRate) {
   EXPECT_EQ(later.remaining, 4);
 }
 
+TEST(RateLimiterTest, AClientsOwnLimitReplacesTheDefault) {
+  const RateLimit fallback{10, 5};
+  const auto none = EffectiveRateLimit(fallback, std::nullopt);
+  EXPECT_EQ(none.per_second, 10);
+  EXPECT_EQ(none.burst, 5);
+  const auto own = EffectiveRateLimit(fallback, storage::ClientRateLimit{2, 40});
+  EXPECT_EQ(own.per_second, 2);
+  EXPECT_EQ(own.burst, 40);
+  EXPECT_TRUE(EffectiveRateLimit(fallback, storage::ClientRateLimit{0, 0}).unlimited());
+  // Even when nothing is configured, a client's own limit applies.
+  EXPECT_FALSE(EffectiveRateLimit(RateLimit{}, storage::ClientRateLimit{1, 1}).unlimited());
+}
+
 TEST(RateLimiterTest, ClientsHaveTheirOwnBuckets) {
   RateLimiter limiter;
   const RateLimit limit{1, 1};

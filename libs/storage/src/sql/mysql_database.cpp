@@ -64,7 +64,15 @@ CREATE TABLE client_certificates (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
 )sql";
 
-// Version 4: API keys (docs/adr/0012), as SQLite's. Versions 2 and 3 belong to other changes.
+// Version 3: a client's own rate limit; NULL = the configured default, 0 and 0 = unlimited.
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE clients
+  ADD COLUMN rate_per_second BIGINT NULL,
+  ADD COLUMN rate_burst BIGINT NULL,
+  ADD CONSTRAINT clients_rate CHECK (rate_per_second >= 0 AND rate_burst >= 0)
+)sql";
+
+// Version 4: API keys (docs/adr/0012), as SQLite's.
 constexpr std::string_view kVersion4 = R"sql(
 CREATE TABLE api_keys (
   key_id         VARCHAR(64)   NOT NULL,
@@ -84,6 +92,7 @@ CREATE TABLE api_keys (
 
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {3, kVersion3},
     {4, kVersion4},
 };
 

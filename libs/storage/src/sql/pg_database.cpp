@@ -52,7 +52,13 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
-// Version 4: API keys (docs/adr/0012), as SQLite's. Versions 2 and 3 belong to other changes.
+// Version 3: a client's own rate limit; NULL = the configured default, 0 and 0 = unlimited.
+constexpr std::string_view kVersion3 = R"sql(
+ALTER TABLE clients ADD COLUMN rate_per_second BIGINT CHECK (rate_per_second >= 0);
+ALTER TABLE clients ADD COLUMN rate_burst BIGINT CHECK (rate_burst >= 0);
+)sql";
+
+// Version 4: API keys (docs/adr/0012), as SQLite's.
 constexpr std::string_view kVersion4 = R"sql(
 CREATE TABLE api_keys (
   key_id         TEXT COLLATE "C" NOT NULL PRIMARY KEY,
@@ -70,6 +76,7 @@ CREATE INDEX api_keys_by_client ON api_keys (client_id, created_at);
 
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {3, kVersion3},
     {4, kVersion4},
 };
 

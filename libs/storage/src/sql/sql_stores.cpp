@@ -23,27 +23,32 @@ constexpr std::string_view kCountList = "SELECT count(*) FROM messages";
 constexpr std::string_view kOrderAndPage = " ORDER BY queued_at DESC, id DESC LIMIT ? OFFSET ?";
 
 constexpr std::string_view kInsertClient =
-    "INSERT INTO clients (id, domain, status, created_at) VALUES (?, ?, ?, ?)";
+    "INSERT INTO clients (id, domain, status, created_at, rate_per_second, rate_burst)"
+    " VALUES (?, ?, ?, ?, ?, ?)";
 constexpr std::string_view kInsertCertificate =
     "INSERT INTO client_certificates"
     " (fingerprint_sha256, client_id, serial_hex, not_before, not_after, status, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)";
 constexpr std::string_view kUpdateClientStatus = "UPDATE clients SET status = ? WHERE id = ?";
+constexpr std::string_view kUpdateClientRateLimit =
+    "UPDATE clients SET rate_per_second = ?, rate_burst = ? WHERE id = ?";
 constexpr std::string_view kSelectClient =
-    "SELECT id, domain, status, created_at FROM clients WHERE id = ?";
+    "SELECT id, domain, status, created_at, rate_per_second, rate_burst FROM clients WHERE id = ?";
 constexpr std::string_view kSelectClients =
-    "SELECT id, domain, status, created_at FROM clients ORDER BY id";
+    "SELECT id, domain, status, created_at, rate_per_second, rate_burst FROM clients ORDER BY id";
 constexpr std::string_view kSelectCertificates =
     "SELECT fingerprint_sha256, client_id, serial_hex, not_before, not_after, status, created_at"
     " FROM client_certificates WHERE client_id = ? ORDER BY created_at, fingerprint_sha256";
 constexpr std::string_view kSelectIdentityByFingerprint =
     "SELECT c.id, c.domain, c.status, c.created_at, cc.fingerprint_sha256, cc.client_id,"
-    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at"
+    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at,"
+    " c.rate_per_second, c.rate_burst"
     " FROM client_certificates cc JOIN clients c ON c.id = cc.client_id"
     " WHERE cc.fingerprint_sha256 = ?";
 constexpr std::string_view kSelectIdentities =
     "SELECT c.id, c.domain, c.status, c.created_at, cc.fingerprint_sha256, cc.client_id,"
-    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at"
+    " cc.serial_hex, cc.not_before, cc.not_after, cc.status, cc.created_at,"
+    " c.rate_per_second, c.rate_burst"
     " FROM client_certificates cc JOIN clients c ON c.id = cc.client_id"
     " ORDER BY c.id, cc.created_at, cc.fingerprint_sha256";
 
@@ -95,6 +100,27 @@ Result<Client> ReadClient(const SqlRows& rows, std::size_t row, std::size_t firs
   return client;
 }
 
+// The client's rate limit columns at `first`: rate_per_second, rate_burst (NULL: the default).
+Status ReadClientRateLimit(const SqlRows& rows, std::size_t row, std::size_t first,
+                           Client& client) {
+  if (rows.IsNull(row, first) && rows.IsNull(row, first + 1)) return Ok();
+  auto per_second = rows.Int64(row, first);
+  auto burst = rows.Int64(row, first + 1);
+  if (!per_second || !burst || !ValidateClientRateLimit({*per_second, *burst})) {
+    return tl::unexpected(
+        Corrupted("stored client " + client.id.str() + " has an invalid rate limit"));
+  }
+  client.rate_limit = ClientRateLimit{*per_second, *burst};
+  return Ok();
+}
+
+Result<Client> ReadClientWithLimit(const SqlRows& rows, std::size_t row) {
+  auto client = ReadClient(rows, row, 0);
+  if (!client) return client;
+  if (auto ok = ReadClientRateLimit(rows, row, 4, *client); !ok) return tl::unexpected(ok.error());
+  return client;
+}
+
 std::optional<CertificateStatus> ParseCertificateStatus(std::string_view name) noexcept {
   for (auto s : {CertificateStatus::kActive, CertificateStatus::kRevoked}) {
     if (CertificateStatusName(s) == name) return s;
@@ -131,6 +157,9 @@ Result<ClientIdentity> ReadIdentity(const SqlRows& rows, std::size_t row) {
   if (!client) return tl::unexpected(std::move(client.error()));
   auto cert = ReadCertificate(rows, row, 4);
   if (!cert) return tl::unexpected(std::move(cert.error()));
+  if (auto ok = ReadClientRateLimit(rows, row, 11, *client); !ok) {
+    return tl::unexpected(ok.error());
+  }
   return ClientIdentity{std::move(*client), std::move(*cert)};
 }
 
@@ -307,9 +336,17 @@ Status SqlMessageStore::Ping() {
 
 Status SqlClientRegistry::CreateClient(const Client& client) {
   if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
+  if (client.rate_limit) {
+    if (auto valid = ValidateClientRateLimit(*client.rate_limit); !valid) return valid;
+  }
   return pool_->With([&client](SqlConnection& connection) -> Status {
-    const SqlValue params[] = {Text(client.id.str()), Text(client.domain),
-                               Text(ClientStatusName(client.status)), Millis(client.created_at)};
+    const auto& limit = client.rate_limit;
+    const SqlValue params[] = {Text(client.id.str()),
+                               Text(client.domain),
+                               Text(ClientStatusName(client.status)),
+                               Millis(client.created_at),
+                               limit ? SqlValue(limit->per_second) : SqlValue(nullptr),
+                               limit ? SqlValue(limit->burst) : SqlValue(nullptr)};
     auto ran = connection.Execute(kInsertClient, params);
     if (!ran) {
       if (connection.LastErrorKind() == SqlErrorKind::kUniqueViolation) {
@@ -356,8 +393,7 @@ Result<std::optional<Client>> SqlClientRegistry::GetClient(const ClientId& id) {
     const SqlValue params[] = {Text(id.str())};
     auto rows = connection.Query(kSelectClient, params);
     if (!rows) return tl::unexpected(std::move(rows.error()));
-    return ReadFirst<Client>(*rows,
-                             [](const SqlRows& r, std::size_t i) { return ReadClient(r, i, 0); });
+    return ReadFirst<Client>(*rows, ReadClientWithLimit);
   });
 }
 
@@ -374,8 +410,7 @@ Result<std::vector<Client>> SqlClientRegistry::ListClients() {
   return pool_->With([](SqlConnection& connection) -> Result<std::vector<Client>> {
     auto rows = connection.Query(kSelectClients);
     if (!rows) return tl::unexpected(std::move(rows.error()));
-    return ReadAll<Client>(*rows,
-                           [](const SqlRows& r, std::size_t i) { return ReadClient(r, i, 0); });
+    return ReadAll<Client>(*rows, ReadClientWithLimit);
   });
 }
 
@@ -404,6 +439,23 @@ Status SqlClientRegistry::SetClientStatus(const ClientId& id, ClientStatus statu
     if (!ran) return tl::unexpected(std::move(ran.error()));
     if (*ran == 0)
       return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+    return Ok();
+  });
+}
+
+Status SqlClientRegistry::SetClientRateLimit(const ClientId& id,
+                                             const std::optional<ClientRateLimit>& limit) {
+  if (limit) {
+    if (auto valid = ValidateClientRateLimit(*limit); !valid) return valid;
+  }
+  return pool_->With([&id, &limit](SqlConnection& connection) -> Status {
+    const SqlValue params[] = {limit ? SqlValue(limit->per_second) : SqlValue(nullptr),
+                               limit ? SqlValue(limit->burst) : SqlValue(nullptr), Text(id.str())};
+    auto ran = connection.Execute(kUpdateClientRateLimit, params);
+    if (!ran) return tl::unexpected(std::move(ran.error()));
+    if (*ran == 0) {
+      return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+    }
     return Ok();
   });
 }

@@ -48,6 +48,8 @@ class SqlClientRegistry final : public ClientRegistry {
   Result<std::vector<ClientCertificate>> ListCertificates(const ClientId& id) override;
   Result<std::vector<ClientIdentity>> ListIdentities() override;
   Status SetClientStatus(const ClientId& id, ClientStatus status) override;
+  Status SetClientRateLimit(const ClientId& id,
+                            const std::optional<ClientRateLimit>& limit) override;
 
  private:
   std::shared_ptr<SqlConnectionPool> pool_;

@@ -3,6 +3,7 @@
 // certificates (renewal overlap); the proxy identifies a caller by the SHA-256 fingerprint of
 // its verified certificate.
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,11 +21,27 @@ std::optional<ClientStatus> ParseClientStatus(std::string_view name) noexcept;
 enum class CertificateStatus { kActive, kRevoked };
 std::string_view CertificateStatusName(CertificateStatus s) noexcept;  // "active", "revoked"
 
+// A client's own rate limit (schema version 3), in whole messages: `per_second` refill and a
+// bucket of `burst`. per_second == 0 (with burst 0) means the client is not limited at all.
+struct ClientRateLimit {
+  std::int64_t per_second = 0;
+  std::int64_t burst = 0;
+  bool unlimited() const noexcept { return per_second == 0; }
+  bool operator==(const ClientRateLimit&) const = default;
+};
+inline constexpr std::int64_t kMaxClientRatePerSecond = 1'000'000;
+inline constexpr std::int64_t kMaxClientRateBurst = 1'000'000;
+// kInvalidRequest (naming the field) unless 1 <= per_second, 1 <= burst (both at most the maxima
+// above), or both are 0 (unlimited).
+Status ValidateClientRateLimit(const ClientRateLimit& limit);
+
 struct Client {
   ClientId id;
   std::string domain;
   ClientStatus status = ClientStatus::kActive;
   SystemTime created_at{};
+  // nullopt: the configured default (proxy.rate_limit); stored as NULL columns.
+  std::optional<ClientRateLimit> rate_limit;
 };
 
 struct ClientCertificate {
@@ -55,6 +72,10 @@ class ClientRegistry {
   // Every certificate with its client; the proxy keeps a snapshot of this.
   virtual Result<std::vector<ClientIdentity>> ListIdentities() = 0;
   virtual Status SetClientStatus(const ClientId& id, ClientStatus status) = 0;
+  // Sets the client's own rate limit, or (nullopt) returns it to the configured default.
+  // kInvalidRequest for a limit ValidateClientRateLimit refuses; kNotFound: no such client.
+  virtual Status SetClientRateLimit(const ClientId& id,
+                                    const std::optional<ClientRateLimit>& limit) = 0;
 };
 
 }  // namespace msgbroker::storage

@@ -21,6 +21,7 @@
 #include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
 #include "msgbroker/proxy/rate_limiter.hpp"
+#include "msgbroker/proxy/shared_rate_limiter.hpp"
 #include "msgbroker/queue/queue.hpp"
 
 namespace prometheus {
@@ -33,7 +34,10 @@ struct ProxyOptions {
   api::MessageLimits limits;
   std::chrono::seconds retry_after{2};  // Retry-After on 503 QUEUE_UNAVAILABLE
   // Messages per second and burst per client (each message of a batch counts); 0 = no limit.
+  // The default: a client's own limit in the registry takes precedence.
   RateLimit rate_limit;
+  // Buckets shared with the other proxies through Redis; null: this process's own buckets.
+  std::shared_ptr<SharedRateLimiter> shared_rate_limiter;
 };
 
 class ApiKeyDirectory;
@@ -74,7 +78,7 @@ class ProxyService {
   crypto::EnvelopeSealer& sealer_;
   const Clock& clock_;
   // Takes `cost` tokens from the client's bucket; the 429 answer when there are not enough.
-  std::optional<net::HttpResponse> Limit(const ClientId& client_id, double cost,
+  std::optional<net::HttpResponse> Limit(const storage::Client& client, double cost,
                                          const std::string& request_id, RateDecision& decision);
   void AddRateLimitHeaders(net::HttpResponse& response, const RateDecision& decision) const;
 

@@ -7,15 +7,19 @@
 // burst can still get through (once the bucket is full), and the requests after it wait the debt
 // out, so the long-run rate holds for any mix of single messages and batches.
 //
-// The buckets live in this process: with several proxies a client gets the limit at each of them.
+// The buckets live in this process: with several proxies a client gets the limit at each of them,
+// unless they share buckets in Redis (SharedRateLimiter, which falls back to this one).
 // Thread-safe; sharded by client so I/O threads rarely wait for each other.
 
 #include <array>
 #include <chrono>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "msgbroker/storage/client_registry.hpp"
 
 namespace msgbroker::proxy {
 
@@ -31,7 +35,13 @@ struct RateDecision {
   // Refused: when a request of this cost would be admitted. Admitted: zero.
   std::chrono::milliseconds retry_after{0};
   std::chrono::milliseconds until_full{0};  // until the bucket is full again
+  RateLimit limit;                          // the limit applied (for the header fields)
 };
+
+// The limit for a client: its own from the registry (0 per second: unlimited), else `fallback`
+// (the configured proxy.rate_limit).
+RateLimit EffectiveRateLimit(const RateLimit& fallback,
+                             const std::optional<storage::ClientRateLimit>& own);
 
 class RateLimiter {
  public:
