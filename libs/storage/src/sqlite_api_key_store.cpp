@@ -5,6 +5,7 @@
 
 #include "api_key_validation.hpp"
 #include "msgbroker/core/time_format.hpp"
+#include "sqlite_client_registry.hpp"
 
 namespace msgbroker::storage::sqlite {
 namespace {
@@ -55,18 +56,9 @@ Result<ApiKeyIdentity> ReadIdentity(const Statement& row) {
   if (!key) return tl::unexpected(std::move(key.error()));
   ApiKeyIdentity identity;
   identity.key = std::move(*key);
-  const int first = kKeyColumnCount;
-  auto id = ClientId::Parse(row.Text(first));
-  if (!id) return Fail(ErrorCode::kDataCorrupted, "a stored client has an invalid id");
-  identity.client.id = std::move(*id);
-  identity.client.domain = row.Text(first + 1);
-  auto status = ParseClientStatus(row.Text(first + 2));
-  if (!status) {
-    return Fail(ErrorCode::kDataCorrupted,
-                "stored client " + identity.client.id.str() + " has an invalid status");
-  }
-  identity.client.status = *status;
-  identity.client.created_at = FromUnixMillis(row.Int64(first + 3));
+  auto client = ReadClientColumns(row, kKeyColumnCount);
+  if (!client) return tl::unexpected(std::move(client.error()));
+  identity.client = std::move(*client);
   return identity;
 }
 
@@ -143,11 +135,12 @@ Result<std::vector<ApiKey>> SqliteApiKeyStore::List(const std::optional<ClientId
 
 Result<std::vector<ApiKeyIdentity>> SqliteApiKeyStore::ListActive() {
   return pool_->WithReader([](Connection& connection) -> Result<std::vector<ApiKeyIdentity>> {
-    auto stmt =
-        connection.Prepare("SELECT " + std::string(kKeyColumns) +
-                           ", c.id, c.domain, c.status, c.created_at FROM api_keys AS k"
-                           " JOIN clients AS c ON c.id = k.client_id WHERE k.revoked_at IS NULL"
-                           " ORDER BY k.client_id, k.created_at, k.key_id");
+    auto stmt = connection.Prepare(
+        "SELECT " + std::string(kKeyColumns) +
+        ", c.id, c.domain, c.status, c.created_at, c.rate_per_second, c.rate_burst"
+        " FROM api_keys AS k"
+        " JOIN clients AS c ON c.id = k.client_id WHERE k.revoked_at IS NULL"
+        " ORDER BY k.client_id, k.created_at, k.key_id");
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     return ReadAll<ApiKeyIdentity>(*stmt, ReadIdentity);
   });

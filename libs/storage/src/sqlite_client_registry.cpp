@@ -68,13 +68,6 @@ Status ReadClientRateLimit(const Statement& row, int first, Client& client) {
   return Ok();
 }
 
-Result<Client> ReadClientWithLimit(const Statement& row) {
-  auto client = ReadClient(row, 0);
-  if (!client) return client;
-  if (auto ok = ReadClientRateLimit(row, 4, *client); !ok) return tl::unexpected(ok.error());
-  return client;
-}
-
 std::optional<CertificateStatus> ParseCertificateStatus(std::string_view name) noexcept {
   for (auto s : {CertificateStatus::kActive, CertificateStatus::kRevoked}) {
     if (CertificateStatusName(s) == name) return s;
@@ -141,6 +134,15 @@ Result<std::optional<T>> ReadOne(Statement& stmt, Read read) {
 
 }  // namespace
 
+Result<Client> ReadClientColumns(const Statement& row, int first) {
+  auto client = ReadClient(row, first);
+  if (!client) return client;
+  if (auto ok = ReadClientRateLimit(row, first + 4, *client); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return client;
+}
+
 Status SqliteClientRegistry::CreateClient(const Client& client) {
   if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
   if (client.rate_limit) {
@@ -204,7 +206,7 @@ Result<std::optional<Client>> SqliteClientRegistry::GetClient(const ClientId& id
     auto stmt = connection.Prepare(kSelectClient);
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
     stmt->BindText(1, id.str());
-    return ReadOne<Client>(*stmt, ReadClientWithLimit);
+    return ReadOne<Client>(*stmt, [](const Statement& row) { return ReadClientColumns(row, 0); });
   });
 }
 
@@ -221,7 +223,7 @@ Result<std::vector<Client>> SqliteClientRegistry::ListClients() {
   return pool_->WithReader([](Connection& connection) -> Result<std::vector<Client>> {
     auto stmt = connection.Prepare(kSelectClients);
     if (!stmt) return tl::unexpected(std::move(stmt.error()));
-    return ReadAll<Client>(*stmt, ReadClientWithLimit);
+    return ReadAll<Client>(*stmt, [](const Statement& row) { return ReadClientColumns(row, 0); });
   });
 }
 

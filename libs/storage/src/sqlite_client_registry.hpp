@@ -7,6 +7,10 @@
 
 namespace msgbroker::storage::sqlite {
 
+// The columns of a client from `first`: id, domain, status, created_at, rate_per_second,
+// rate_burst (what the client registry and the API-key store read with a client).
+Result<Client> ReadClientColumns(const Statement& row, int first);
+
 // ClientRegistry on the `clients` and `client_certificates` tables.
 class SqliteClientRegistry final : public ClientRegistry {
  public:

@@ -163,16 +163,20 @@ TEST_P(DatabaseContractTest, ApiKeyRevokeIsOnceAndLeavesTheActiveList) {
   ASSERT_FALSE(unknown);
   EXPECT_EQ(unknown.error().code, ErrorCode::kNotFound);
 
-  // The active list: keys not revoked, each with its client as it is now (suspended included).
+  // The active list: keys not revoked, each with its client as it is now (suspended included,
+  // and its own rate limit, which the proxy applies to a key's requests).
+  ASSERT_TRUE(registry_->SetClientRateLimit(MakeClientId("acme"), ClientRateLimit{7, 21}));
   auto active = keys->ListActive();
   ASSERT_TRUE(active) << active.error().message;
   ASSERT_EQ(active->size(), 2u);
   EXPECT_EQ((*active)[0].key.key_id, "a000000000000002");
   EXPECT_EQ((*active)[0].client.id.str(), "acme");
   EXPECT_EQ((*active)[0].client.status, ClientStatus::kActive);
+  EXPECT_EQ((*active)[0].client.rate_limit, (ClientRateLimit{7, 21}));
   EXPECT_EQ((*active)[1].key.key_id, "c000000000000001");
   EXPECT_EQ((*active)[1].client.status, ClientStatus::kSuspended);
   EXPECT_EQ((*active)[1].client.domain, "sleepy.example");
+  EXPECT_FALSE((*active)[1].client.rate_limit.has_value());
 
   // Revoked keys are still listed for the operator.
   auto all = keys->List(std::nullopt);

@@ -5,6 +5,7 @@
 
 #include "api_key_validation.hpp"
 #include "msgbroker/core/time_format.hpp"
+#include "sql_stores.hpp"
 
 namespace msgbroker::storage::sql {
 namespace {
@@ -74,18 +75,9 @@ Result<ApiKeyIdentity> ReadIdentity(const SqlRows& rows, std::size_t row) {
   if (!key) return tl::unexpected(std::move(key.error()));
   ApiKeyIdentity identity;
   identity.key = std::move(*key);
-  const std::size_t first = kKeyColumnCount;
-  auto id = ClientId::Parse(rows.Text(row, first));
-  if (!id) return tl::unexpected(Corrupted("a stored client has an invalid id"));
-  identity.client.id = std::move(*id);
-  const std::string what = "stored client " + identity.client.id.str();
-  identity.client.domain = std::string(rows.Text(row, first + 1));
-  auto status = ParseClientStatus(rows.Text(row, first + 2));
-  if (!status) return tl::unexpected(Corrupted(what + " has an invalid status"));
-  identity.client.status = *status;
-  auto created = RequiredTime(rows, row, first + 3, what);
-  if (!created) return tl::unexpected(std::move(created.error()));
-  identity.client.created_at = *created;
+  auto client = ReadClientColumns(rows, row, kKeyColumnCount);
+  if (!client) return tl::unexpected(std::move(client.error()));
+  identity.client = std::move(*client);
   return identity;
 }
 
@@ -161,11 +153,13 @@ Result<std::vector<ApiKey>> SqlApiKeyStore::List(const std::optional<ClientId>& 
 
 Result<std::vector<ApiKeyIdentity>> SqlApiKeyStore::ListActive() {
   return pool_->With([](SqlConnection& connection) -> Result<std::vector<ApiKeyIdentity>> {
-    auto rows = connection.Query("SELECT " + std::string(kKeyColumns) +
-                                 ", c.id, c.domain, c.status, c.created_at FROM api_keys k"
-                                 " JOIN clients c ON c.id = k.client_id"
-                                 " WHERE k.revoked_at IS NULL" +
-                                 std::string(kOrder));
+    auto rows =
+        connection.Query("SELECT " + std::string(kKeyColumns) +
+                         ", c.id, c.domain, c.status, c.created_at, c.rate_per_second, c.rate_burst"
+                         " FROM api_keys k"
+                         " JOIN clients c ON c.id = k.client_id"
+                         " WHERE k.revoked_at IS NULL" +
+                         std::string(kOrder));
     if (!rows) return tl::unexpected(std::move(rows.error()));
     return ReadAll<ApiKeyIdentity>(*rows, ReadIdentity);
   });

@@ -114,13 +114,6 @@ Status ReadClientRateLimit(const SqlRows& rows, std::size_t row, std::size_t fir
   return Ok();
 }
 
-Result<Client> ReadClientWithLimit(const SqlRows& rows, std::size_t row) {
-  auto client = ReadClient(rows, row, 0);
-  if (!client) return client;
-  if (auto ok = ReadClientRateLimit(rows, row, 4, *client); !ok) return tl::unexpected(ok.error());
-  return client;
-}
-
 std::optional<CertificateStatus> ParseCertificateStatus(std::string_view name) noexcept {
   for (auto s : {CertificateStatus::kActive, CertificateStatus::kRevoked}) {
     if (CertificateStatusName(s) == name) return s;
@@ -184,6 +177,15 @@ Result<std::optional<T>> ReadFirst(const SqlRows& rows, Read read) {
 }
 
 }  // namespace
+
+Result<Client> ReadClientColumns(const SqlRows& rows, std::size_t row, std::size_t first) {
+  auto client = ReadClient(rows, row, first);
+  if (!client) return client;
+  if (auto ok = ReadClientRateLimit(rows, row, first + 4, *client); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return client;
+}
 
 std::array<SqlValue, kMessageColumnCount> MessageParams(const StoredMessage& m) {
   return {Text(m.id.str()),
@@ -393,7 +395,8 @@ Result<std::optional<Client>> SqlClientRegistry::GetClient(const ClientId& id) {
     const SqlValue params[] = {Text(id.str())};
     auto rows = connection.Query(kSelectClient, params);
     if (!rows) return tl::unexpected(std::move(rows.error()));
-    return ReadFirst<Client>(*rows, ReadClientWithLimit);
+    return ReadFirst<Client>(
+        *rows, [](const SqlRows& r, std::size_t i) { return ReadClientColumns(r, i, 0); });
   });
 }
 
@@ -410,7 +413,8 @@ Result<std::vector<Client>> SqlClientRegistry::ListClients() {
   return pool_->With([](SqlConnection& connection) -> Result<std::vector<Client>> {
     auto rows = connection.Query(kSelectClients);
     if (!rows) return tl::unexpected(std::move(rows.error()));
-    return ReadAll<Client>(*rows, ReadClientWithLimit);
+    return ReadAll<Client>(
+        *rows, [](const SqlRows& r, std::size_t i) { return ReadClientColumns(r, i, 0); });
   });
 }
 

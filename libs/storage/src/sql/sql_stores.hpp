@@ -23,6 +23,10 @@ std::array<SqlValue, kMessageColumnCount> MessageParams(const StoredMessage& m);
 
 // Reads the message whose kMessageColumns start at `first` in `row`. kDataCorrupted (naming the
 // row by id only) when a value does not decode.
+// The columns of a client from `first`: id, domain, status, created_at, rate_per_second,
+// rate_burst (what the client registry and the API-key store read with a client).
+Result<Client> ReadClientColumns(const SqlRows& rows, std::size_t row, std::size_t first);
+
 Result<StoredMessage> ReadMessageRow(const SqlRows& rows, std::size_t row, std::size_t first = 0);
 
 class SqlMessageStore final : public MessageStore {
