@@ -23,7 +23,8 @@ class ProxyApp final : public ServiceApp {
     if (stopped_) return;
     stopped_ = true;
     if (monitor_) monitor_->Stop();
-    host_.Stop();  // after this every 202 is in the queue
+    host_.Stop();                             // after this every 202 is in the queue
+    if (idempotency_) idempotency_->Close();  // answers still being recorded are written
     if (directory_) directory_->Stop();
     if (queue_) queue_->Close();
   }
@@ -49,6 +50,18 @@ class ProxyApp final : public ServiceApp {
     options.rate_limit = ToRateLimit(config.rate_limit);
     service_ = std::make_unique<proxy::ProxyService>(options, *queue_, *directory_, *sealer_, clock,
                                                      *host_.registry);
+    // Idempotency-Key records live in the queue's Redis, under its key prefix.
+    proxy::RedisIdempotencyOptions idempotency_redis;
+    idempotency_redis.host = config.queue.redis.host;
+    idempotency_redis.port = config.queue.redis.port;
+    idempotency_redis.password = config.queue.redis.password;
+    idempotency_redis.db = static_cast<int>(config.queue.redis.db);
+    idempotency_redis.key_prefix = config.queue.redis.key_prefix;
+    auto idempotency = proxy::OpenRedisIdempotencyStore(
+        std::move(idempotency_redis), {config.idempotency.ttl, config.idempotency.lease}, clock);
+    if (auto ok = Prefix("proxy: idempotency store", idempotency); !ok) return ok;
+    idempotency_ = std::move(*idempotency);
+    service_->UseIdempotency(*idempotency_, *host_.registry);
     service_->RegisterRoutes(host_.router);
     // The proxy serves even while Redis is down (answering 503 + Retry-After), but reports not
     // ready so that load balancers prefer proxies that can queue; it recovers by itself.
@@ -78,6 +91,7 @@ class ProxyApp final : public ServiceApp {
   std::unique_ptr<queue::Queue> queue_;
   std::unique_ptr<crypto::EnvelopeSealer> sealer_;
   std::unique_ptr<proxy::ClientDirectory> directory_;
+  std::unique_ptr<proxy::IdempotencyStore> idempotency_;  // before service_: outlives it
   std::unique_ptr<proxy::ProxyService> service_;
   ServiceHost host_;
   std::unique_ptr<queue::QueueMonitor> monitor_;  // after host_: it writes host_.status

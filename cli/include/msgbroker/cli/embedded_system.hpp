@@ -26,7 +26,9 @@ struct EmbeddedOptions {
   std::chrono::milliseconds worker_backoff_base{500};
   std::chrono::milliseconds registry_refresh{2'000};
   bool queue_fsync = true;
-  proxy::RateLimit rate_limit;  // per client; none by default
+  proxy::RateLimit rate_limit;                                        // per client; none by default
+  std::chrono::milliseconds idempotency_ttl{std::chrono::hours{24}};  // answers replayed this long
+  std::chrono::milliseconds idempotency_lease{std::chrono::seconds{60}};  // unfinished claims
 };
 
 struct EmbeddedPorts {
