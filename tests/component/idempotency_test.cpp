@@ -6,6 +6,7 @@
 
 #include "msgbroker/proxy/idempotency.hpp"
 
+#include <prometheus/registry.h>
 #include <sqlite3.h>
 
 #include <future>
@@ -365,8 +366,8 @@ class HeldQueueIdempotencyTest : public ::testing::Test {
 
   net::HttpsClient Client() const {
     const auto dir = layout_.client_dir(cli::kDemoClientId);
-    return net::HttpsClient({true, "127.0.0.1", server_->port()},
-                            {layout_.ca_cert(), dir / "client.crt", dir / "client.key"}, 10s);
+    net::TlsClientConfig tls{layout_.ca_cert(), dir / "client.crt", dir / "client.key"};
+    return net::HttpsClient({true, "127.0.0.1", server_->port()}, tls, std::chrono::seconds{10});
   }
   // Sends on a thread of its own (the answer waits for the held queue).
   std::future<Result<net::HttpResponse>> SendLater(net::HttpRequest request) {
@@ -476,7 +477,11 @@ TEST_F(HeldQueueIdempotencyTest, StoreUnavailableIs503WithRetryAfterAndNothingQu
   EXPECT_EQ(response->result_int(), 503u);
   EXPECT_EQ(Json(*response)["error"]["code"], "SERVICE_UNAVAILABLE");
   EXPECT_FALSE((*response)[net::http::field::retry_after].empty());
-  auto unkeyed = client.Send(SystemFixture::Post("/api/v1/messages", kValidMessage));
+  net::HttpRequest plain{net::http::verb::post, "/api/v1/messages", 11};
+  plain.set(net::http::field::content_type, "application/json");
+  plain.body() = kValidMessage;
+  plain.prepare_payload();
+  auto unkeyed = client.Send(std::move(plain));
   ASSERT_TRUE(unkeyed);
   EXPECT_EQ(unkeyed->result_int(), 202u) << "requests without a key do not need the store";
   EXPECT_EQ(Queued(), 1u);
