@@ -28,9 +28,10 @@ net::HttpRequest Keyed(std::string body, std::string_view key) {
 Result<net::HttpResponse> SendTo(const std::filesystem::path& data, int port,
                                  net::HttpRequest request) {
   const auto client_dir = data / "clients" / "demo";
-  net::HttpsClient client(
-      {true, "127.0.0.1", static_cast<std::uint16_t>(port)},
-      {data / "pki" / "ca.crt", client_dir / "client.crt", client_dir / "client.key"}, 10s);
+  net::TlsClientConfig tls{data / "pki" / "ca.crt", client_dir / "client.crt",
+                           client_dir / "client.key"};
+  net::HttpsClient client({true, "127.0.0.1", static_cast<std::uint16_t>(port)}, tls,
+                          std::chrono::seconds{10});
   return client.Send(std::move(request));
 }
 
