@@ -7,6 +7,7 @@
 #include "msgbroker/proxy/idempotency.hpp"
 
 #include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 #include <sqlite3.h>
 
 #include <future>
@@ -424,6 +425,14 @@ TEST_F(HeldQueueIdempotencyTest, InFlightKeyIs409AndAnotherBodyIs422UntilTheFirs
   EXPECT_EQ(replay->body(), answered->body());
   EXPECT_EQ((*replay)["Idempotent-Replayed"], "true");
   EXPECT_EQ(Queued(), 1u);
+
+  const auto metrics = prometheus::TextSerializer().Serialize(registry_->Collect());
+  for (const char* line : {R"(proxy_idempotency_requests_total{outcome="claimed"} 1)",
+                           R"(proxy_idempotency_requests_total{outcome="in_flight"} 1)",
+                           R"(proxy_idempotency_requests_total{outcome="mismatch"} 1)",
+                           R"(proxy_idempotency_requests_total{outcome="replayed"} 1)"}) {
+    EXPECT_NE(metrics.find(line), std::string::npos) << line << "\n" << metrics;
+  }
 }
 
 // A proxy that claimed the key and died leaves a claim; once its lease runs out the retry is
