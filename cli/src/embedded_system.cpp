@@ -42,7 +42,8 @@ struct EmbeddedSystem::Impl {
   std::unique_ptr<queue::EmbeddedQueue> queue;
   std::unique_ptr<crypto::EnvelopeSealer> sealer;
   std::unique_ptr<proxy::ClientDirectory> directory;
-  std::unique_ptr<proxy::ApiKeyDirectory> api_keys;  // only with EmbeddedOptions::api_keys
+  std::unique_ptr<proxy::ApiKeyDirectory> api_keys;      // only with EmbeddedOptions::api_keys
+  std::unique_ptr<proxy::IdempotencyStore> idempotency;  // before proxy: outlives it
   std::unique_ptr<main_server::MainServerService> main_server;
   std::unique_ptr<proxy::ProxyService> proxy;
   std::shared_ptr<net::ReloadableClientContext> worker_tls;  // reloaded on SIGHUP
@@ -57,6 +58,7 @@ struct EmbeddedSystem::Impl {
     if (monitor) monitor->Stop();
     portal_host.Stop();
     proxy_host.Stop();  // after this every 202 is in the queue
+    if (idempotency) idempotency->Close();
     if (directory) directory->Stop();
     if (api_keys) api_keys->Stop();
     if (worker) worker->Stop();  // finishes the batch in hand
@@ -147,6 +149,12 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   proxy_options.rate_limit = options.rate_limit;
   s.proxy = std::make_unique<proxy::ProxyService>(proxy_options, *s.queue, *s.directory, *s.sealer,
                                                   clock, *s.proxy_host.registry);
+  // Idempotency-Key records in a SQLite file of the data directory (they survive restarts).
+  auto idempotency = proxy::OpenSqliteIdempotencyStore(
+      layout.idempotency_db(), {options.idempotency_ttl, options.idempotency_lease}, clock);
+  if (auto ok = Prefix("proxy: idempotency store", idempotency); !ok) return fail(ok);
+  s.idempotency = std::move(*idempotency);
+  s.proxy->UseIdempotency(*s.idempotency, *s.proxy_host.registry);
   s.proxy->RegisterRoutes(s.proxy_host.router);
   if (options.api_keys) {
     auto keys = s.database->api_keys();

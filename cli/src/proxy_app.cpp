@@ -42,7 +42,8 @@ class ProxyApp final : public ServiceApp {
     if (stopped_) return;
     stopped_ = true;
     if (monitor_) monitor_->Stop();
-    host_.Stop();  // after this every 202 is in the queue
+    host_.Stop();                             // after this every 202 is in the queue
+    if (idempotency_) idempotency_->Close();  // answers still being recorded are written
     if (directory_) directory_->Stop();
     if (api_keys_) api_keys_->Stop();
     if (rate_limiter_) rate_limiter_->Stop();
@@ -72,6 +73,18 @@ class ProxyApp final : public ServiceApp {
     options.shared_rate_limiter = rate_limiter_;
     service_ = std::make_unique<proxy::ProxyService>(options, *queue_, *directory_, *sealer_, clock,
                                                      *host_.registry);
+    // Idempotency-Key records live in the queue's Redis, under its key prefix.
+    proxy::RedisIdempotencyOptions idempotency_redis;
+    idempotency_redis.host = config.queue.redis.host;
+    idempotency_redis.port = config.queue.redis.port;
+    idempotency_redis.password = config.queue.redis.password;
+    idempotency_redis.db = static_cast<int>(config.queue.redis.db);
+    idempotency_redis.key_prefix = config.queue.redis.key_prefix;
+    auto idempotency = proxy::OpenRedisIdempotencyStore(
+        std::move(idempotency_redis), {config.idempotency.ttl, config.idempotency.lease}, clock);
+    if (auto ok = Prefix("proxy: idempotency store", idempotency); !ok) return ok;
+    idempotency_ = std::move(*idempotency);
+    service_->UseIdempotency(*idempotency_, *host_.registry);
     service_->RegisterRoutes(host_.router);
     if (config.api_keys.enabled) {
       auto keys = (*database)->api_keys();
@@ -111,6 +124,7 @@ class ProxyApp final : public ServiceApp {
   std::unique_ptr<proxy::ClientDirectory> directory_;
   std::unique_ptr<proxy::ApiKeyDirectory> api_keys_;  // only with proxy.api_keys.enabled
   std::shared_ptr<proxy::SharedRateLimiter> rate_limiter_;
+  std::unique_ptr<proxy::IdempotencyStore> idempotency_;  // before service_: outlives it
   std::unique_ptr<proxy::ProxyService> service_;
   ServiceHost host_;
   std::unique_ptr<queue::QueueMonitor> monitor_;  // after host_: it writes host_.status

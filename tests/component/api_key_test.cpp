@@ -344,5 +344,30 @@ TEST_F(ProxyApiKeysDisabledTest, KeyWithoutCertificateIsStillCertificateRequired
   EXPECT_TRUE(WaitStored(1));
 }
 
+// An Idempotency-Key sent with an API key is scoped to the key's client, like one sent with that
+// client's certificate: the second request is a replay of the first, whichever way it came.
+TEST_F(ProxyApiKeyTest, IdempotencyKeysOfKeyedRequestsBelongToTheKeysClient) {
+  const auto key = CreateKey("--client-id demo");
+  ASSERT_FALSE(key.empty());
+  ASSERT_TRUE(WaitAccepted(key));
+  auto keyed = [&](const net::TlsClientConfig& tls, bool with_key) {
+    auto client = Proxy(tls);
+    auto request = Post("/api/v1/messages", kValidMessage);
+    request.set("Idempotency-Key", "\"order-17\"");
+    return client.Send(with_key ? WithKey(std::move(request), key) : std::move(request));
+  };
+  auto first = keyed(NoCertTls(), true);
+  ASSERT_TRUE(first && first->result_int() == 202) << (first ? first->body() : "no answer");
+  EXPECT_EQ((*first)["Idempotent-Replayed"], "");
+  auto again = keyed(NoCertTls(), true);
+  ASSERT_TRUE(again && again->result_int() == 202) << (again ? again->body() : "no answer");
+  EXPECT_EQ((*again)["Idempotent-Replayed"], "true");
+  EXPECT_EQ(Json(*again)["message_id"], Json(*first)["message_id"]);
+  auto by_certificate = keyed(DemoTls(), false);
+  ASSERT_TRUE(by_certificate && by_certificate->result_int() == 202);
+  EXPECT_EQ((*by_certificate)["Idempotent-Replayed"], "true");
+  EXPECT_EQ(Json(*by_certificate)["message_id"], Json(*first)["message_id"]);
+}
+
 }  // namespace
 }  // namespace msgbroker::testing

@@ -342,6 +342,12 @@ void Fields(V& v, RateLimitConfig& c) {
 }
 
 template <typename V>
+void Fields(V& v, IdempotencyConfig& c) {
+  v.Field("ttl", c.ttl);
+  v.Field("lease", c.lease);
+}
+
+template <typename V>
 void Fields(V& v, QueueConfig& c) {
   v.Field("type", c.type);
   v.Section("embedded", [&](V& s) {
@@ -405,6 +411,7 @@ void Fields(V& v, ProxyConfig& c) {
   Sub(v, "secrets", c.secrets);
   v.Field("registry_refresh_interval", c.registry_refresh_interval);
   Sub(v, "rate_limit", c.rate_limit);
+  Sub(v, "idempotency", c.idempotency);
   v.Field("log_level", Choice{c.log_level, kLogLevels});
   Sub(v, "api_keys", c.api_keys);
 }

@@ -50,6 +50,15 @@ TEST(ConfigDefaults, EachServiceHasItsPortAndSafeDefaults) {
   EXPECT_EQ(limited->rate_limit.burst, 2500u);
   EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  rate_limit: {messages_per_secnd: 5}\n"),
             "proxy.rate_limit.messages_per_secnd: unknown key");
+  EXPECT_EQ(proxy->idempotency.ttl, milliseconds{24 * 3'600'000});
+  EXPECT_EQ(proxy->idempotency.lease, milliseconds{60'000});
+  auto keyed = ParseConfig<ProxyConfig>("proxy:\n  idempotency: {ttl: 2h, lease: 30s}\n", NoEnv());
+  ASSERT_TRUE(keyed) << keyed.error().message;
+  EXPECT_EQ(keyed->idempotency.ttl, milliseconds{2 * 3'600'000});
+  EXPECT_EQ(keyed->idempotency.lease, milliseconds{30'000});
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  idempotency: {ttl: forever}\n"),
+            "proxy.idempotency.ttl: expected a duration (500ms, 30s, 5m, 24h; a bare number is "
+            "ms), got 'forever'");
 
   auto main = ParseConfig<MainServerConfig>("main_server:", NoEnv());
   ASSERT_TRUE(main) << main.error().message;

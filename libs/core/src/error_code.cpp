@@ -25,6 +25,8 @@ constexpr std::array<ErrorCodeInfo, kErrorCodeCount> kTable = {{
     {"UNSUPPORTED_MEDIA_TYPE", 415},
     {"HEADERS_TOO_LARGE", 431},
     {"RATE_LIMITED", 429},
+    {"IDEMPOTENCY_KEY_IN_USE", 409},
+    {"IDEMPOTENCY_KEY_MISMATCH", 422},
     {"QUEUE_UNAVAILABLE", 503},
     {"DATABASE_UNAVAILABLE", 503},
     {"SERVICE_UNAVAILABLE", 503},

@@ -33,6 +33,10 @@ TEST(ErrorCodeTest, ProductContractStatuses) {
   EXPECT_EQ(HttpStatusFor(ErrorCode::kPayloadTooLarge), 413u);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kUnsupportedMediaType), 415u);
   EXPECT_EQ(HttpStatusFor(ErrorCode::kRateLimited), 429u);
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kIdempotencyKeyInUse), 409u);
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kIdempotencyKeyInUse), "IDEMPOTENCY_KEY_IN_USE");
+  EXPECT_EQ(HttpStatusFor(ErrorCode::kIdempotencyKeyMismatch), 422u);
+  EXPECT_EQ(ErrorCodeName(ErrorCode::kIdempotencyKeyMismatch), "IDEMPOTENCY_KEY_MISMATCH");
   EXPECT_EQ(HttpStatusFor(ErrorCode::kQueueUnavailable), 503u);
   EXPECT_EQ(ErrorCodeName(ErrorCode::kInternal), "INTERNAL_ERROR");
 }

@@ -354,6 +354,30 @@ TEST_P(QueueContractTest, UnknownDeadLetterIsNotFound) {
   EXPECT_EQ(claimed->size(), 1u) << "a failed discard must not remove a live message";
 }
 
+// A proxy retrying a request with Idempotency-Key enqueues the same (derived) ids again
+// (docs/adr/0010-idempotency-keys.md): an id already in the queue, ready or leased, is skipped,
+// the first copy wins, and the call still succeeds for the rest.
+TEST_P(QueueContractTest, EnqueueSkipsIdsAlreadyInTheQueue) {
+  const MessageId a = EnqueueOne("first");
+  const MessageId b = NewId();
+  ASSERT_TRUE(Enqueue({NewMessage{a, "second"}, NewMessage{b, "b"}}));
+  auto stats = q().Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, 2u);
+  auto claimed = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(claimed);
+  ASSERT_EQ(claimed->size(), 2u);
+  EXPECT_EQ((*claimed)[0].id, a);
+  EXPECT_EQ((*claimed)[0].payload, "first");
+  EXPECT_EQ((*claimed)[1].id, b);
+  // Leased: enqueued again, still one copy, still leased.
+  ASSERT_TRUE(Enqueue({NewMessage{a, "third"}}));
+  stats = q().Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, 0u);
+  EXPECT_EQ(stats->in_flight, 2u);
+}
+
 TEST_P(QueueContractTest, AckOfUnknownIdIsHarmless) {
   const MessageId unknown[] = {NewId()};
   EXPECT_TRUE(q().Ack(unknown));

@@ -59,12 +59,13 @@ void ProxyService::RegisterRoutes(net::Router& router) {
   router.Add(http::verb::post, std::string(api::kSubmitMessagePath),
              [this](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {
-               HandleSubmit(std::move(request), context, std::move(respond));
+               Keyed(&ProxyService::HandleSubmit, std::move(request), context, std::move(respond));
              });
   router.Add(http::verb::post, std::string(api::kSubmitBatchPath),
              [this](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {
-               HandleSubmitBatch(std::move(request), context, std::move(respond));
+               Keyed(&ProxyService::HandleSubmitBatch, std::move(request), context,
+                     std::move(respond));
              });
 }
 
@@ -126,13 +127,19 @@ Result<storage::ClientIdentity> Authenticate(const net::RequestContext& context,
 
 }  // namespace
 
-Result<storage::ClientIdentity> ProxyService::Admit(const net::HttpRequest& request,
-                                                    const net::RequestContext& context,
-                                                    std::size_t max_body_bytes, SystemTime now) {
+Result<storage::ClientIdentity> ProxyService::Identify(const net::HttpRequest& request,
+                                                       const net::RequestContext& context,
+                                                       SystemTime now) const {
   // With API keys enabled, a request without a certificate is decided by its key.
   auto by_key =
       api_keys_ != nullptr ? api_keys_->Authenticate(request, context, now) : std::nullopt;
-  auto identity = by_key ? std::move(*by_key) : Authenticate(context, directory_, now);
+  return by_key ? std::move(*by_key) : Authenticate(context, directory_, now);
+}
+
+Result<storage::ClientIdentity> ProxyService::Admit(const net::HttpRequest& request,
+                                                    const net::RequestContext& context,
+                                                    std::size_t max_body_bytes, SystemTime now) {
+  auto identity = Identify(request, context, now);
   if (!identity) return identity;
   if (!IsJsonContentType(request[http::field::content_type])) {
     return Fail(ErrorCode::kUnsupportedMediaType, "Content-Type must be application/json");
@@ -177,8 +184,9 @@ void ProxyService::AddRateLimitHeaders(net::HttpResponse& response,
 
 Result<queue::NewMessage> ProxyService::Seal(const api::SubmitMessage& message,
                                              const ClientId& client_id, SystemTime now,
-                                             const std::string& request_id) {
-  const auto id = MessageId::Generate(now);
+                                             const std::string& request_id,
+                                             std::optional<MessageId> fixed_id) {
+  const auto id = fixed_id ? *fixed_id : MessageId::Generate(now);
   auto sealed =
       sealer_.Seal(api::EncodeContent(message), api::EnvelopeAssociatedData(id, client_id));
   if (!sealed) {
@@ -218,7 +226,7 @@ void ProxyService::Enqueue(std::vector<queue::NewMessage> messages, const std::s
 }
 
 void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestContext& context,
-                                net::Responder respond) {
+                                net::Responder respond, const IdempotentRequest* keyed) {
   const auto now = clock_.Now();
   auto reject = [&](const Error& error) {
     metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();
@@ -233,7 +241,8 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   }
   auto message = api::ParseSubmitMessage(request.body(), options_.limits);
   if (!message) return reject(message.error());
-  auto sealed = Seal(*message, client_id, now, context.request_id);
+  auto sealed = Seal(*message, client_id, now, context.request_id,
+                     keyed ? std::optional<MessageId>(keyed->IdFor(0)) : std::nullopt);
   if (!sealed) return reject(sealed.error());
 
   const auto id = sealed->id;
@@ -254,7 +263,7 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
 }
 
 void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::RequestContext& context,
-                                     net::Responder respond) {
+                                     net::Responder respond, const IdempotentRequest* keyed) {
   const auto now = clock_.Now();
   auto reject = [&](const Error& error) {
     metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();
@@ -279,8 +288,10 @@ void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::Requ
   messages.reserve(items->size());
   std::size_t rejected = 0;
   for (std::size_t i = 0; i < items->size(); ++i) {
-    auto sealed = (*items)[i] ? Seal(*(*items)[i], client_id, now, context.request_id)
-                              : Result<queue::NewMessage>(tl::unexpected((*items)[i].error()));
+    auto sealed = (*items)[i]
+                      ? Seal(*(*items)[i], client_id, now, context.request_id,
+                             keyed ? std::optional<MessageId>(keyed->IdFor(i)) : std::nullopt)
+                      : Result<queue::NewMessage>(tl::unexpected((*items)[i].error()));
     if (!sealed) {
       const auto& error = sealed.error();
       metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();

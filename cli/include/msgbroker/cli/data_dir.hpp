@@ -11,6 +11,7 @@
 //   <root>/secrets/envelope.key    its secret key, for the main server (0600)
 //   <root>/db/msgbroker.db         SQLite database
 //   <root>/queue/                  embedded durable queue
+//   <root>/db/idempotency.db       Idempotency-Key records of the proxy (SQLite)
 // The directory itself is 0700.
 
 #include <filesystem>
@@ -43,6 +44,7 @@ struct DataDirLayout {
   std::filesystem::path envelope_public_key() const { return secrets_dir() / "envelope.pub"; }
   std::filesystem::path envelope_secret_key() const { return secrets_dir() / "envelope.key"; }
   std::filesystem::path database() const { return root / "db" / "msgbroker.db"; }
+  std::filesystem::path idempotency_db() const { return root / "db" / "idempotency.db"; }
   std::filesystem::path queue_dir() const { return root / "queue"; }
 };
 

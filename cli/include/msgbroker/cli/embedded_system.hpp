@@ -28,6 +28,8 @@ struct EmbeddedOptions {
   bool queue_fsync = true;
   proxy::RateLimit rate_limit;  // per client; none by default
   bool api_keys = false;        // admit API keys at the proxy (docs/adr/0012)
+  std::chrono::milliseconds idempotency_ttl{std::chrono::hours{24}};  // answers replayed this long
+  std::chrono::milliseconds idempotency_lease{std::chrono::seconds{60}};  // unfinished claims
 };
 
 struct EmbeddedPorts {

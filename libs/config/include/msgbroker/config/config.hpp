@@ -46,6 +46,13 @@ struct ApiKeysConfig {
   bool enabled = false;
 };
 
+// Idempotency-Key (docs/adr/0010-idempotency-keys.md): how long an answer is replayed, and how
+// long an unfinished request blocks its key (a crashed proxy's claim ends after it).
+struct IdempotencyConfig {
+  std::chrono::milliseconds ttl{std::chrono::hours{24}};
+  std::chrono::milliseconds lease{std::chrono::seconds{60}};
+};
+
 struct LimitsConfig {
   std::size_t max_header_bytes = 8 * 1024;
   std::size_t max_body_bytes = 64 * 1024;
@@ -111,6 +118,7 @@ struct ProxyConfig {
   SecretsConfig secrets;    // only envelope_public_key_file
   std::chrono::milliseconds registry_refresh_interval{2'000};
   RateLimitConfig rate_limit;
+  IdempotencyConfig idempotency;  // keys live in the queue's Redis, under its key_prefix
   std::string log_level = "info";
   ApiKeysConfig api_keys;  // refreshed every registry_refresh_interval
 };

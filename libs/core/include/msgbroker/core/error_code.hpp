@@ -30,6 +30,9 @@ enum class ErrorCode : std::uint8_t {
   kUnsupportedMediaType,
   kHeadersTooLarge,
   kRateLimited,
+  // 409 / 422 — Idempotency-Key (docs/adr/0010-idempotency-keys.md).
+  kIdempotencyKeyInUse,
+  kIdempotencyKeyMismatch,
   // 5xx — our side.
   kQueueUnavailable,
   kDatabaseUnavailable,

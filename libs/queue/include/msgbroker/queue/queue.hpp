@@ -6,6 +6,7 @@
 //
 // Semantics (every implementation; tests in libs/queue/tests/queue_contract_test.cpp):
 //  * EnqueueAsync: `done(Ok)` only once every message of the call is durable; all or nothing.
+//    An id already in the queue (ready, delayed or leased) is skipped: the first copy wins.
 //  * Claim: hands out up to `max` ready messages (not_before <= now), oldest first, each leased
 //    to `consumer` for `visibility_timeout`; a lease that expires makes the message claimable
 //    again (a crashed worker loses nothing). `attempts` counts claims including this one.

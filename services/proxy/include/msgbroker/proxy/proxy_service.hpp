@@ -20,13 +20,17 @@
 #include "msgbroker/net/router.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/proxy/client_directory.hpp"
+#include "msgbroker/proxy/idempotency.hpp"
 #include "msgbroker/proxy/rate_limiter.hpp"
 #include "msgbroker/proxy/shared_rate_limiter.hpp"
 #include "msgbroker/queue/queue.hpp"
 
 namespace prometheus {
 class Registry;
-}
+class Counter;
+template <typename T>
+class Family;
+}  // namespace prometheus
 
 namespace msgbroker::proxy {
 
@@ -48,6 +52,9 @@ class ProxyService {
                crypto::EnvelopeSealer& sealer, const Clock& clock, prometheus::Registry& metrics);
   ~ProxyService();
 
+  // Honour Idempotency-Key with this store (docs/adr/0010-idempotency-keys.md); without it the
+  // header is ignored. Call before RegisterRoutes; the store outlives the service.
+  void UseIdempotency(IdempotencyStore& store, prometheus::Registry& metrics);
   void RegisterRoutes(net::Router& router);
   // Also admits requests without a client certificate that carry an API key (docs/adr/0012).
   // `keys` must outlive the service. Without this call, only certificates identify a client.
@@ -56,17 +63,31 @@ class ProxyService {
 
  private:
   struct Metrics;
+  // `keyed`: the request carried a valid Idempotency-Key that it now holds (ids are derived).
   void HandleSubmit(net::HttpRequest&& request, const net::RequestContext& context,
-                    net::Responder respond);
+                    net::Responder respond, const IdempotentRequest* keyed = nullptr);
   void HandleSubmitBatch(net::HttpRequest&& request, const net::RequestContext& context,
-                         net::Responder respond);
+                         net::Responder respond, const IdempotentRequest* keyed = nullptr);
+  using SubmitHandler = void (ProxyService::*)(net::HttpRequest&&, const net::RequestContext&,
+                                               net::Responder, const IdempotentRequest*);
+  // Idempotency-Key (idempotency_intake.cpp): without the header straight to `handler`; with it
+  // claim the key, then replay, refuse (400/409/422) or run `handler` and remember its answer.
+  void Keyed(SubmitHandler handler, net::HttpRequest&& request, const net::RequestContext& context,
+             net::Responder respond);
+  // The caller's registered identity: from the verified certificate, or from an API key where
+  // they are enabled. Admit and the Idempotency-Key scope both use it.
+  Result<storage::ClientIdentity> Identify(const net::HttpRequest& request,
+                                           const net::RequestContext& context,
+                                           SystemTime now) const;
   // Identity (verified certificate + registry), content type and the route's body size.
   Result<storage::ClientIdentity> Admit(const net::HttpRequest& request,
                                         const net::RequestContext& context,
                                         std::size_t max_body_bytes, SystemTime now);
   // A new message id and the content sealed to the main server.
+  // `id` is given for a keyed request (derived), generated otherwise.
   Result<queue::NewMessage> Seal(const api::SubmitMessage& message, const ClientId& client_id,
-                                 SystemTime now, const std::string& request_id);
+                                 SystemTime now, const std::string& request_id,
+                                 std::optional<MessageId> id = std::nullopt);
   // One all-or-nothing enqueue; answers on_durable() once durable, 503 when the queue refuses.
   void Enqueue(std::vector<queue::NewMessage> messages, const std::string& request_id,
                const ClientId& client_id, std::function<net::HttpResponse()> on_durable,
@@ -85,6 +106,8 @@ class ProxyService {
   std::unique_ptr<Metrics> metrics_;
   RateLimiter limiter_;
   const ApiKeyDirectory* api_keys_ = nullptr;
+  IdempotencyStore* idempotency_ = nullptr;
+  prometheus::Family<prometheus::Counter>* idempotency_outcomes_ = nullptr;
 };
 
 }  // namespace msgbroker::proxy
