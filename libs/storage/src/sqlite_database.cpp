@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "certificate_store_impl.hpp"
 #include "sqlite_client_registry.hpp"
 #include "sqlite_connection.hpp"
 #include "sqlite_connection_pool.hpp"
@@ -125,6 +126,10 @@ std::shared_ptr<MessageStore> SqliteDatabase::messages() {
 
 std::shared_ptr<ClientRegistry> SqliteDatabase::clients() {
   return std::make_shared<sqlite::SqliteClientRegistry>(impl_->pool);
+}
+
+std::shared_ptr<CertificateStore> SqliteDatabase::certificates() {
+  return MakeSqliteCertificateStore(impl_->pool);
 }
 
 }  // namespace msgbroker::storage

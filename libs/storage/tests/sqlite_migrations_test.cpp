@@ -107,6 +107,39 @@ TEST_F(SqliteMigrationsTest, ReopenDoesNotReapplyMigrations) {
   EXPECT_EQ(raw.QueryInt("SELECT max(applied_at) FROM schema_migrations"), first_open);
 }
 
+// A database of schema version 1 (its client tables as released) with a certificate in it gains
+// the lifecycle columns and the service_certificates table, and keeps the certificate.
+TEST_F(SqliteMigrationsTest, Version2UpgradesAVersion1DatabaseKeepingItsCertificates) {
+  {
+    RawDb raw(DbPath());
+    raw.Exec(
+        "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL);"
+        "INSERT INTO schema_migrations VALUES (1, 0);"
+        "CREATE TABLE clients (id TEXT NOT NULL PRIMARY KEY, domain TEXT NOT NULL, status TEXT "
+        "NOT NULL CHECK (status IN ('active', 'suspended', 'revoked')), created_at INTEGER NOT "
+        "NULL) STRICT;"
+        "CREATE TABLE client_certificates (fingerprint_sha256 TEXT NOT NULL PRIMARY KEY, "
+        "client_id TEXT NOT NULL REFERENCES clients (id), serial_hex TEXT NOT NULL, not_before "
+        "INTEGER NOT NULL, not_after INTEGER NOT NULL, status TEXT NOT NULL CHECK (status IN "
+        "('active', 'revoked')), created_at INTEGER NOT NULL) STRICT;"
+        "INSERT INTO clients VALUES ('acme', 'acme.example', 'active', 1);"
+        "INSERT INTO client_certificates VALUES ('fp-old', 'acme', '0a', 1, 2000, 'active', 1);");
+  }
+  auto db = OpenOrFail(OptionsFor(DbPath()), clock_);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), 2);
+  auto found = db->certificates()->FindByFingerprint("fp-old");
+  ASSERT_TRUE(found && *found) << (found ? "not found" : found.error().message);
+  EXPECT_EQ((*found)->owner, "acme");
+  EXPECT_EQ((*found)->domain, "acme.example");
+  EXPECT_EQ((*found)->status, CertificateStatus::kActive);
+  EXPECT_FALSE((*found)->revoked_at.has_value());
+  EXPECT_FALSE((*found)->revoke_after.has_value());
+  auto services = db->certificates()->List({.kind = CertificateKind::kService});
+  ASSERT_TRUE(services) << services.error().message;
+  EXPECT_EQ(services->total, 0u);
+}
+
 TEST_F(SqliteMigrationsTest, NewerSchemaIsRefusedAsCorrupted) {
   OpenOrFail(OptionsFor(DbPath()), clock_).reset();
   const int newer = SqliteDatabase::LatestSchemaVersion() + 1;

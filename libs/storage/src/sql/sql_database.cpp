@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "certificate_store_impl.hpp"
 #include "sql_connection_pool.hpp"
 #include "sql_migrator.hpp"
 #include "sql_stores.hpp"
@@ -21,6 +22,9 @@ class SqlDatabase final : public Database {
   }
   std::shared_ptr<ClientRegistry> clients() override {
     return std::make_shared<SqlClientRegistry>(pool_);
+  }
+  std::shared_ptr<CertificateStore> certificates() override {
+    return MakeSqlCertificateStore(pool_);
   }
   int schema_version() const override { return schema_version_; }
 

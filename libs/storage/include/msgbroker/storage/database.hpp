@@ -20,6 +20,7 @@
 
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/core/result.hpp"
+#include "msgbroker/storage/certificate_store.hpp"
 #include "msgbroker/storage/client_registry.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
@@ -31,6 +32,8 @@ class Database {
   // Stores sharing this database's connections; they keep them alive after the Database is gone.
   virtual std::shared_ptr<MessageStore> messages() = 0;
   virtual std::shared_ptr<ClientRegistry> clients() = 0;
+  // Certificate lifecycle (revocation, listing) on the same tables; schema version 2.
+  virtual std::shared_ptr<CertificateStore> certificates() = 0;
   // The schema version reached at open.
   virtual int schema_version() const = 0;
   // Cheap liveness probe (through the message store).

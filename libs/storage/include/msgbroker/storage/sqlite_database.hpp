@@ -33,6 +33,7 @@ class SqliteDatabase : public Database {
 
   std::shared_ptr<MessageStore> messages() override;
   std::shared_ptr<ClientRegistry> clients() override;
+  std::shared_ptr<CertificateStore> certificates() override;
 
  private:
   struct Impl;
