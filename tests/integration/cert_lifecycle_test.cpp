@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 
 #include "up_process.hpp"
@@ -33,6 +34,19 @@ nlohmann::json ListJson(const std::string& bin, const std::string& data, const s
   auto doc = nlohmann::json::parse(out, nullptr, false);
   EXPECT_FALSE(doc.is_discarded()) << out;
   return doc;
+}
+
+// The SHA-256 fingerprint as msgbroker writes it: lowercase hex without colons.
+std::string ReadFingerprint(const fs::path& cert) {
+  auto [rc, out] = RunShell("openssl x509 -noout -fingerprint -sha256 -in " + cert.string());
+  EXPECT_EQ(rc, 0) << out;
+  std::string hex;
+  for (const char c : out.substr(out.find('=') + 1)) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) {
+      hex += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+  }
+  return hex;
 }
 
 std::string SerialOf(const fs::path& cert) {
@@ -238,17 +252,29 @@ TEST_F(CertLifecycleTest, CsrSigningOverlapRenewalAndServiceCertificates) {
       RunShell(bin_ + " admin cert issue --role worker --ca-dir " + data() + "/pki --out " +
                (tmp_.path() / "worker").string() + " --data-dir " + data());
   ASSERT_EQ(ec, 0) << issued;
+  // `up` recorded the five it created on its first run; the new one is the sixth.
   auto services = ListJson(bin_, data(), "--kind service");
-  ASSERT_EQ(services["total"], 1) << services;
-  EXPECT_EQ(services["items"][0]["role"], "worker");
-  EXPECT_EQ(services["items"][0]["dns_names"], "localhost");
-  const std::string worker_fp = services["items"][0]["fingerprint_sha256"];
+  ASSERT_EQ(services["total"], 6) << services;
+  std::string worker_fp;
+  std::set<std::string> roles;
+  for (const auto& item : services["items"]) {
+    roles.insert(item["role"].get<std::string>());
+    EXPECT_EQ(item["dns_names"], "localhost");
+    if (item["role"] == "worker" &&
+        item["fingerprint_sha256"] != ReadFingerprint(data_path() / "pki" / "worker.crt")) {
+      worker_fp = item["fingerprint_sha256"];
+    }
+  }
+  EXPECT_EQ(roles, (std::set<std::string>{"admin", "main-server", "portal", "proxy", "worker"}));
+  ASSERT_FALSE(worker_fp.empty()) << services;
+  EXPECT_EQ(worker_fp, ReadFingerprint(tmp_.path() / "worker" / "worker.crt"));
   auto [vc, revoke_out] =
       RunShell(bin_ + " admin cert revoke --data-dir " + data() + " --fingerprint " + worker_fp +
                " --reason cessation-of-operation");
   ASSERT_EQ(vc, 0) << revoke_out;
   EXPECT_NE(revoke_out.find("Revoked service certificate of 'worker'"), std::string::npos);
   EXPECT_EQ(ListJson(bin_, data(), "--kind service --status revoked")["total"], 1);
+  EXPECT_EQ(ListJson(bin_, data(), "--kind service --status active")["total"], 5);
   EXPECT_EQ(ListJson(bin_, data(), "--kind client --status revoked")["total"], 0);
 
   // Listing errors: a domain filter on service certificates, pages out of range.
