@@ -44,6 +44,7 @@ class MainServerApp final : public ServiceApp {
     options.on_database_availability = [status = host_.status](bool available) {
       status->dependencies_ready = available;
     };
+    options.certificates = database_->certificates();
     service_ = std::make_unique<main_server::MainServerService>(
         std::move(options), database_->messages(), std::move(*key_ring), std::move(*hasher),
         std::move(*opener), clock, *host_.registry);

@@ -180,5 +180,104 @@ TEST_F(MainServerApiTest, UnknownMessageIs404) {
   EXPECT_EQ(admin.Get("/api/v1/messages/not-a-uuid")->result_int(), 404u);
 }
 
+// The main server's background task applies an ended renewal overlap by itself: no CLI command
+// runs, yet the old certificate is revoked as superseded and the proxy refuses it.
+TEST_F(MainServerApiTest, RenewalOverlapEndsWithoutAnyCommand) {
+  auto certificates = Database()->certificates();
+  auto listed = certificates->List({.kind = storage::CertificateKind::kClient});
+  ASSERT_TRUE(listed) << listed.error().message;
+  ASSERT_EQ(listed->items.size(), 1u);  // the demo client's certificate
+  const auto fingerprint = listed->items[0].fingerprint_sha256;
+  const auto overlap_end = SystemClock::Instance().Now() + 2s;
+  ASSERT_TRUE(certificates->ScheduleRevocation(fingerprint, overlap_end));
+  auto status = [&] {
+    auto found = certificates->FindByFingerprint(fingerprint);
+    EXPECT_TRUE(found && *found);
+    return found && *found ? (*found)->status : storage::CertificateStatus::kActive;
+  };
+  EXPECT_EQ(status(), storage::CertificateStatus::kActive);  // the overlap has not ended
+  ASSERT_TRUE(WaitFor([&] { return status() == storage::CertificateStatus::kRevoked; }, 10s, 50ms));
+  EXPECT_GE(SystemClock::Instance().Now(), overlap_end);
+  auto found = certificates->FindByFingerprint(fingerprint);
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->revocation_reason, "superseded");
+  ASSERT_TRUE((*found)->revoked_at);
+  // revoked_at is the end of the overlap (stored in milliseconds), not the time of the run.
+  EXPECT_LT(std::chrono::abs(*(*found)->revoked_at - overlap_end), 1ms);
+  auto proxy = Proxy(DemoTls());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = proxy.Send(
+            Post("/api/v1/messages", R"({"sender_number":"+14155550100","message_body":"hi"})"));
+        return r && r->result_int() == 403;
+      },
+      5s));
+}
+
+// A revoked service certificate is refused by the main server within seconds, also on an open
+// keep-alive connection; other service certificates keep working.
+TEST_F(MainServerApiTest, RevokedServiceCertificateIs403) {
+  auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+  auto before = admin.Get("/api/v1/messages");
+  ASSERT_TRUE(before);
+  ASSERT_EQ(before->result_int(), 200u) << before->body();
+
+  auto certificates = Database()->certificates();
+  auto listed = certificates->List({.kind = storage::CertificateKind::kService});
+  ASSERT_TRUE(listed) << listed.error().message;
+  std::string admin_fingerprint;
+  for (const auto& c : listed->items) {
+    if (c.owner == "admin") admin_fingerprint = c.fingerprint_sha256;
+  }
+  ASSERT_FALSE(admin_fingerprint.empty());
+  ASSERT_TRUE(certificates->Revoke(storage::CertificateKind::kService, admin_fingerprint,
+                                   "keyCompromise", SystemClock::Instance().Now()));
+
+  net::HttpResponse refused;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = admin.Get("/api/v1/messages");
+        if (!r) return false;
+        refused = *r;
+        return r->result_int() == 403;
+      },
+      5s, 50ms));
+  EXPECT_EQ(Json(refused)["error"]["code"], "CLIENT_REVOKED");
+  // A new connection with the same certificate is refused too, on every admin endpoint.
+  auto again = MainServer(ServiceTls(pki::ServiceRole::kAdmin))
+                   .Get("/api/v1/messages/018bcfe5-6800-7abc-8def-0123456789ab");
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->result_int(), 403u);
+  EXPECT_EQ(Json(*again)["error"]["code"], "CLIENT_REVOKED");
+  // The worker's certificate is not revoked: deliveries still go through.
+  auto delivered = Deliver({MakeItem("+14155550100", "after the admin was revoked")});
+  ASSERT_TRUE(delivered) << delivered.error().message;
+  EXPECT_EQ((*delivered)[0].outcome, api::DeliveryOutcome::kStored);
+}
+
+// Revoking the worker's certificate stops its deliveries (nothing stored).
+TEST_F(MainServerApiTest, RevokedWorkerCertificateCannotDeliver) {
+  auto certificates = Database()->certificates();
+  auto listed = certificates->List({.kind = storage::CertificateKind::kService});
+  ASSERT_TRUE(listed) << listed.error().message;
+  std::string worker_fingerprint;
+  for (const auto& c : listed->items) {
+    if (c.owner == "worker") worker_fingerprint = c.fingerprint_sha256;
+  }
+  ASSERT_FALSE(worker_fingerprint.empty());
+  ASSERT_TRUE(certificates->Revoke(storage::CertificateKind::kService, worker_fingerprint,
+                                   "cessationOfOperation", SystemClock::Instance().Now()));
+  std::string last;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto r = Deliver({MakeItem("+14155550100", "from a revoked worker")});
+        if (r) return false;
+        last = r.error().message;
+        return last.find("CLIENT_REVOKED") != std::string::npos;
+      },
+      5s, 50ms))
+      << last;
+}
+
 }  // namespace
 }  // namespace msgbroker::testing

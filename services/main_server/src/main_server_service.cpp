@@ -12,6 +12,7 @@
 #include <charconv>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "msgbroker/api/contract.hpp"
 #include "msgbroker/api/delivery.hpp"
@@ -88,6 +89,41 @@ struct MainServerService::Impl {
     }
     if (options.on_database_availability) options.on_database_availability(status.has_value());
   }
+
+  // Revoked service certificates (fingerprints), refreshed by `certificate_refresh`; never read
+  // from the database on an I/O thread.
+  std::mutex revoked_mu;
+  std::shared_ptr<const std::set<std::string>> revoked_services =
+      std::make_shared<const std::set<std::string>>();
+  PeriodicTask certificate_refresh{options.certificate_refresh_interval,
+                                   [this] { RefreshCertificates(); }};
+
+  void RefreshCertificates() {
+    if (!options.certificates) return;
+    if (auto due = options.certificates->RevokeDue(clock.Now()); !due) {
+      spdlog::warn("event=renewal_overlaps_failed error=\"{}\"", due.error().message);
+    } else if (*due > 0) {
+      spdlog::info("event=renewal_overlaps_ended revoked={}", *due);
+    }
+    auto revoked = options.certificates->ListRevoked();
+    if (!revoked) {
+      spdlog::warn("event=revoked_certificates_refresh_failed error=\"{}\"",
+                   revoked.error().message);
+      return;
+    }
+    auto next = std::make_shared<std::set<std::string>>();
+    for (const auto& r : *revoked) {
+      if (r.kind == storage::CertificateKind::kService) next->insert(r.fingerprint_sha256);
+    }
+    std::lock_guard lock(revoked_mu);
+    if (*next != *revoked_services) {
+      spdlog::info("event=revoked_service_certificates count={}", next->size());
+    }
+    revoked_services = std::move(next);
+  }
+
+  // A verified service certificate that is not revoked and has `role`.
+  Status Authorize(const net::RequestContext& context, pki::ServiceRole role);
 
   // Runs `job` on the blocking pool, or answers 503 when the pool is saturated.
   template <typename Job>
@@ -186,6 +222,17 @@ Result<std::size_t> ParsePositive(const std::string& text, const char* field, st
 }
 
 }  // namespace
+
+Status MainServerService::Impl::Authorize(const net::RequestContext& context,
+                                          pki::ServiceRole role) {
+  if (context.peer) {
+    std::lock_guard lock(revoked_mu);
+    if (revoked_services->count(context.peer->fingerprint_sha256) > 0) {
+      return Fail(ErrorCode::kClientRevoked, "this service certificate has been revoked");
+    }
+  }
+  return RequireRole(context, role);
+}
 
 Result<storage::StoredMessage> MainServerService::Impl::Prepare(const api::DeliveryItem& item,
                                                                 SystemTime now) {
@@ -377,12 +424,15 @@ MainServerService::MainServerService(MainServerOptions options,
                                    std::move(sender_hasher), std::move(opener), clock, metrics)) {
   impl_->ProbeDatabase();
   impl_->database_probe.Start();
+  impl_->RefreshCertificates();
+  impl_->certificate_refresh.Start();
 }
 
 MainServerService::~MainServerService() { Stop(); }
 
 void MainServerService::Stop() {
   impl_->database_probe.Stop();
+  impl_->certificate_refresh.Stop();
   impl_->pool.join();
 }
 
@@ -391,7 +441,7 @@ void MainServerService::RegisterRoutes(net::Router& router) {
   router.Add(http::verb::post, std::string(api::kDeliveriesPath),
              [impl](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {
-               if (auto ok = RequireRole(context, pki::ServiceRole::kWorker); !ok) {
+               if (auto ok = impl->Authorize(context, pki::ServiceRole::kWorker); !ok) {
                  return respond(net::MakeErrorResponse(ok.error(), context.request_id));
                }
                impl->Offload(context.request_id, respond,
@@ -402,7 +452,7 @@ void MainServerService::RegisterRoutes(net::Router& router) {
   router.Add(http::verb::get, std::string(api::kListMessagesPath),
              [impl](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {
-               if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
+               if (auto ok = impl->Authorize(context, pki::ServiceRole::kAdmin); !ok) {
                  return respond(net::MakeErrorResponse(ok.error(), context.request_id));
                }
                impl->Offload(
@@ -414,7 +464,7 @@ void MainServerService::RegisterRoutes(net::Router& router) {
   router.Add(
       http::verb::get, std::string(api::kGetMessagePath),
       [impl](net::HttpRequest&&, const net::RequestContext& context, net::Responder respond) {
-        if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
+        if (auto ok = impl->Authorize(context, pki::ServiceRole::kAdmin); !ok) {
           return respond(net::MakeErrorResponse(ok.error(), context.request_id));
         }
         const auto it = context.path_params.find("id");

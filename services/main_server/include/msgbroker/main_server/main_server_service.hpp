@@ -7,6 +7,10 @@
 //                                 sender_number (exact); page, page_size
 //  GET  /api/v1/messages/{id}     admin certificate
 //
+// With a CertificateStore (MainServerOptions::certificates) a background task applies ended
+// renewal overlaps (RevokeDue) and keeps a snapshot of revoked service-certificate fingerprints;
+// a request whose service certificate is in it gets 403 CLIENT_REVOKED (ADR 0009).
+//
 // Handlers run on the I/O threads only long enough to check the caller; decryption and SQL run
 // on a bounded blocking pool (`blocking_threads`), which answers through the Responder.
 
@@ -22,6 +26,7 @@
 #include "msgbroker/crypto/sender_hasher.hpp"
 #include "msgbroker/net/router.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
+#include "msgbroker/storage/certificate_store.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
 namespace prometheus {
@@ -37,6 +42,11 @@ struct MainServerOptions {
   std::chrono::milliseconds database_probe_interval{1000};
   // Called after the first ping and whenever the database's availability changes (readiness).
   std::function<void(bool available)> on_database_availability;
+  // Optional (schema version 2): every `certificate_refresh_interval`, on a thread of its own,
+  // ended renewal overlaps are revoked (RevokeDue) and the revoked service certificates are
+  // re-read; requests with one of them are refused. On a database error the last snapshot stays.
+  std::shared_ptr<storage::CertificateStore> certificates;
+  std::chrono::milliseconds certificate_refresh_interval{2000};
 };
 
 class MainServerService {
