@@ -1,5 +1,8 @@
 // The main server's internal delivery endpoint and its read API, over real mutual TLS.
 
+#include <cstdio>
+#include <fstream>
+
 #include "msgbroker/api/delivery.hpp"
 #include "msgbroker/api/queue_envelope.hpp"
 #include "msgbroker/crypto/envelope.hpp"
@@ -231,7 +234,7 @@ TEST_F(MainServerApiTest, RevokedServiceCertificateIs403) {
   }
   ASSERT_FALSE(admin_fingerprint.empty());
   ASSERT_TRUE(certificates->Revoke(storage::CertificateKind::kService, admin_fingerprint,
-                                   "keyCompromise", SystemClock::Instance().Now()));
+                                   "key-compromise", SystemClock::Instance().Now()));
 
   net::HttpResponse refused;
   ASSERT_TRUE(WaitFor(
@@ -266,7 +269,7 @@ TEST_F(MainServerApiTest, RevokedWorkerCertificateCannotDeliver) {
   }
   ASSERT_FALSE(worker_fingerprint.empty());
   ASSERT_TRUE(certificates->Revoke(storage::CertificateKind::kService, worker_fingerprint,
-                                   "cessationOfOperation", SystemClock::Instance().Now()));
+                                   "cessation-of-operation", SystemClock::Instance().Now()));
   std::string last;
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -277,6 +280,77 @@ TEST_F(MainServerApiTest, RevokedWorkerCertificateCannotDeliver) {
       },
       5s, 50ms))
       << last;
+}
+
+// Runs a shell command; its exit status and output (stdout and stderr).
+std::pair<int, std::string> Shell(const std::string& command) {
+  std::string output;
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  if (pipe == nullptr) return {-1, output};
+  char buffer[512];
+  while (std::fgets(buffer, sizeof(buffer), pipe) != nullptr) output += buffer;
+  return {::pclose(pipe), output};
+}
+
+// GET /api/v1/crl: any verified certificate fetches the CRL, signed by the CA; a revocation
+// reaches it within seconds, and openssl(1) then refuses the revoked certificate.
+TEST_F(MainServerApiTest, CrlIsPublishedAndFollowsRevocations) {
+  const auto crl_file = tmp_.path() / "crl.pem";
+  const auto client_cert = layout_.client_dir(cli::kDemoClientId) / "client.crt";
+  auto fetch = [&](const net::TlsClientConfig& tls) {
+    auto r = MainServer(tls).Get("/api/v1/crl");
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->result_int(), 200u) << r->body();
+    EXPECT_EQ((*r)[net::http::field::content_type], "application/x-pem-file");
+    std::ofstream(crl_file, std::ios::trunc) << r->body();
+    return r->body();
+  };
+  const std::string verify = "openssl verify -crl_check -CAfile " + layout_.ca_cert().string() +
+                             " -CRLfile " + crl_file.string() + " " + client_cert.string();
+  const auto first = fetch(DemoTls());  // a client certificate may fetch it
+  EXPECT_EQ(first.rfind("-----BEGIN X509 CRL-----", 0), 0u) << first;
+  auto [ok_status, ok_output] = Shell(verify);
+  EXPECT_EQ(ok_status, 0) << ok_output;
+  EXPECT_EQ(fetch(ServiceTls(pki::ServiceRole::kWorker)), first);  // not remade per request
+
+  auto certificates = Database()->certificates();
+  auto listed = certificates->List({.kind = storage::CertificateKind::kClient});
+  ASSERT_TRUE(listed && listed->items.size() == 1u);
+  ASSERT_TRUE(certificates->Revoke(storage::CertificateKind::kClient,
+                                   listed->items[0].fingerprint_sha256, "key-compromise",
+                                   SystemClock::Instance().Now()));
+  ASSERT_TRUE(
+      WaitFor([&] { return fetch(ServiceTls(pki::ServiceRole::kAdmin)) != first; }, 5s, 50ms));
+  auto [revoked_status, revoked_output] = Shell(verify);
+  EXPECT_NE(revoked_status, 0);
+  EXPECT_NE(revoked_output.find("certificate revoked"), std::string::npos) << revoked_output;
+  auto [text_status, text] = Shell("openssl crl -noout -text -in " + crl_file.string());
+  EXPECT_EQ(text_status, 0) << text;
+  EXPECT_NE(text.find("Key Compromise"), std::string::npos) << text;
+  std::string serial = listed->items[0].serial_hex;  // openssl prints it in upper case
+  serial.erase(0, serial.find_first_not_of('0'));
+  for (auto& c : serial) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_NE(text.find("Serial Number: " + serial.substr(0, 8)), std::string::npos) << text;
+}
+
+TEST_F(MainServerApiTest, CrlNeedsACertificate) {
+  auto r = MainServer(NoCertTls()).Get("/api/v1/crl");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 401u);
+  EXPECT_EQ(Json(*r)["error"]["code"], "CLIENT_CERTIFICATE_REQUIRED");
+}
+
+// A main server without the CA key publishes no CRL and says why.
+class MainServerWithoutCaKeyTest : public MainServerApiTest {
+  void Configure(cli::EmbeddedOptions& options) override { options.publish_crl = false; }
+};
+
+TEST_F(MainServerWithoutCaKeyTest, CrlIs503) {
+  auto r = MainServer(ServiceTls(pki::ServiceRole::kAdmin)).Get("/api/v1/crl");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->result_int(), 503u);
+  EXPECT_EQ(Json(*r)["error"]["code"], "SERVICE_UNAVAILABLE");
+  EXPECT_NE(Json(*r)["error"]["message"].get<std::string>().find("ca_key_file"), std::string::npos);
 }
 
 }  // namespace

@@ -115,11 +115,89 @@ struct MainServerService::Impl {
     for (const auto& r : *revoked) {
       if (r.kind == storage::CertificateKind::kService) next->insert(r.fingerprint_sha256);
     }
-    std::lock_guard lock(revoked_mu);
-    if (*next != *revoked_services) {
-      spdlog::info("event=revoked_service_certificates count={}", next->size());
+    {
+      std::lock_guard lock(revoked_mu);
+      if (*next != *revoked_services) {
+        spdlog::info("event=revoked_service_certificates count={}", next->size());
+      }
+      revoked_services = std::move(next);
     }
-    revoked_services = std::move(next);
+    RefreshCrl(*revoked);
+  }
+
+  // The published CRL (PEM), remade only when the revoked set changed or half its validity passed.
+  std::shared_ptr<const std::string> crl_pem;  // under revoked_mu
+  std::string crl_source;                      // what the CRL was made from (refresh thread only)
+  SystemTime crl_this_update{};
+
+  void RefreshCrl(const std::vector<storage::CertificateRecord>& revoked) {
+    if (!options.crl_signer) return;
+    pki::CrlRequest request;
+    std::string source;
+    for (const auto& r : revoked) {
+      const auto at = r.revoked_at.value_or(r.created_at);
+      request.revoked.push_back({r.serial_hex, at,
+                                 pki::ParseRevocationReason(r.revocation_reason)
+                                     .value_or(pki::RevocationReason::kUnspecified)});
+      source +=
+          r.serial_hex + ' ' + std::to_string(ToUnixMillis(at)) + ' ' + r.revocation_reason + '\n';
+    }
+    const auto now = clock.Now();
+    {
+      std::lock_guard lock(revoked_mu);
+      if (crl_pem && source == crl_source && now < crl_this_update + options.crl_validity / 2) {
+        return;
+      }
+    }
+    request.this_update = now;
+    request.validity = options.crl_validity;
+    // Milliseconds since the epoch, as `admin crl` numbers them (ADR 0009).
+    request.crl_number = static_cast<std::uint64_t>(ToUnixMillis(now));
+    auto crl = options.crl_signer->MakeCrl(request);
+    if (!crl) {
+      spdlog::error("event=crl_failed error=\"{}\"", crl.error().message);
+      return;
+    }
+    spdlog::info("event=crl_published crl_number={} revoked={}", request.crl_number,
+                 request.revoked.size());
+    std::lock_guard lock(revoked_mu);
+    crl_pem = std::make_shared<const std::string>(std::move(crl->pem));
+    crl_source = std::move(source);
+    crl_this_update = now;
+  }
+
+  net::HttpResponse GetCrl(const net::RequestContext& context) {
+    if (!context.peer) {
+      return net::MakeErrorResponse(Error{ErrorCode::kClientCertificateRequired,
+                                          "a client or service certificate is required"},
+                                    context.request_id);
+    }
+    std::shared_ptr<const std::string> pem;
+    {
+      std::lock_guard lock(revoked_mu);
+      if (revoked_services->count(context.peer->fingerprint_sha256) > 0) {
+        return net::MakeErrorResponse(
+            Error{ErrorCode::kClientRevoked, "this service certificate has been revoked"},
+            context.request_id);
+      }
+      pem = crl_pem;
+    }
+    if (!pem) {
+      auto response = net::MakeErrorResponse(
+          Error{ErrorCode::kServiceUnavailable,
+                options.crl_signer ? "the CRL has not been made yet; retry later"
+                                   : "this main server has no CA key "
+                                     "(main_server.secrets.ca_key_file) and publishes no CRL"},
+          context.request_id);
+      if (options.crl_signer) response.set(http::field::retry_after, "2");
+      return response;
+    }
+    net::HttpResponse response{http::status::ok, 11};
+    response.set(http::field::content_type, "application/x-pem-file");
+    response.set(http::field::cache_control, "no-cache");
+    response.body() = *pem;
+    response.prepare_payload();
+    return response;
   }
 
   // A verified service certificate that is not revoked and has `role`.
@@ -438,6 +516,9 @@ void MainServerService::Stop() {
 
 void MainServerService::RegisterRoutes(net::Router& router) {
   auto impl = impl_;
+  router.Add(http::verb::get, "/api/v1/crl",
+             [impl](net::HttpRequest&&, const net::RequestContext& context,
+                    net::Responder respond) { respond(impl->GetCrl(context)); });
   router.Add(http::verb::post, std::string(api::kDeliveriesPath),
              [impl](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {

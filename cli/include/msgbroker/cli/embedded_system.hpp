@@ -27,6 +27,7 @@ struct EmbeddedOptions {
   std::chrono::milliseconds registry_refresh{2'000};
   bool queue_fsync = true;
   proxy::RateLimit rate_limit;  // per client; none by default
+  bool publish_crl = true;      // the main server signs and serves the CRL with <data-dir>/pki
 };
 
 struct EmbeddedPorts {

@@ -92,6 +92,10 @@ struct SecretsConfig {
   std::filesystem::path sender_hmac_key_file;      // main server (secret)
   std::filesystem::path envelope_public_key_file;  // proxy seals to it; main server checks it
   std::filesystem::path envelope_secret_key_file;  // main server (secret)
+  // Optional, main server: the CA that signs the CRL it publishes at GET /api/v1/crl. Both or
+  // neither; the key is a secret file.
+  std::filesystem::path ca_cert_file;
+  std::filesystem::path ca_key_file;
 };
 
 struct ProxyConfig {

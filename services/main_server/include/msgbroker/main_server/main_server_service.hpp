@@ -6,6 +6,7 @@
 //  GET  /api/v1/messages          admin certificate; filters: status, client_id, from, to,
 //                                 sender_number (exact); page, page_size
 //  GET  /api/v1/messages/{id}     admin certificate
+//  GET  /api/v1/crl               any verified certificate; the current CRL (PEM)
 //
 // With a CertificateStore (MainServerOptions::certificates) a background task applies ended
 // renewal overlaps (RevokeDue) and keeps a snapshot of revoked service-certificate fingerprints;
@@ -26,6 +27,7 @@
 #include "msgbroker/crypto/sender_hasher.hpp"
 #include "msgbroker/net/router.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
+#include "msgbroker/pki/certificate_authority.hpp"
 #include "msgbroker/storage/certificate_store.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
@@ -47,6 +49,11 @@ struct MainServerOptions {
   // re-read; requests with one of them are refused. On a database error the last snapshot stays.
   std::shared_ptr<storage::CertificateStore> certificates;
   std::chrono::milliseconds certificate_refresh_interval{2000};
+  // Optional, with `certificates`: the CA that signs the CRL served at GET /api/v1/crl. The CRL
+  // is made by the same background task when the revoked set changes or half its validity is
+  // gone. Without it the endpoint answers 503 SERVICE_UNAVAILABLE.
+  std::shared_ptr<const pki::CertificateAuthority> crl_signer;
+  std::chrono::seconds crl_validity{std::chrono::hours{24}};
 };
 
 class MainServerService {
