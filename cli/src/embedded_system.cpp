@@ -120,6 +120,7 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   main_server::MainServerOptions main_options;
   main_options.certificates = s.database->certificates();
   main_options.certificate_refresh_interval = options.registry_refresh;
+  main_options.audit_log = layout.audit_log();  // the one the CLI's certificate commands write
   if (options.publish_crl) {  // <data-dir>/pki holds the CA: the main server signs the CRL
     auto ca = pki::CertificateAuthority::Load(layout.ca_cert(), layout.ca_key(), clock);
     if (auto ok = Prefix("main server: CRL signer", ca); !ok) return fail(ok);

@@ -45,6 +45,7 @@ class MainServerApp final : public ServiceApp {
       status->dependencies_ready = available;
     };
     options.certificates = database_->certificates();
+    options.audit_log = config.audit_log_file;
     if (!secrets.ca_key_file.empty()) {  // the CRL signer (GET /api/v1/crl)
       auto ca = pki::CertificateAuthority::Load(secrets.ca_cert_file, secrets.ca_key_file, clock);
       if (auto ok = Prefix("main server: CRL signer", ca); !ok) return ok;

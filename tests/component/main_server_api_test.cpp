@@ -282,6 +282,100 @@ TEST_F(MainServerApiTest, RevokedWorkerCertificateCannotDeliver) {
       << last;
 }
 
+// The admin certificate API: admin certificate only, filters and pages, revocation with a reason,
+// every call in the audit log with the admin certificate as actor and the peer as source.
+TEST_F(MainServerApiTest, AdminCertificateApiListsAndRevokes) {
+  const std::string list = "/api/v1/admin/certificates";
+  for (auto [tls, status] :
+       {std::pair{DemoTls(), 403u}, std::pair{ServiceTls(pki::ServiceRole::kWorker), 403u},
+        std::pair{NoCertTls(), 401u}}) {
+    auto client = MainServer(tls);
+    EXPECT_EQ(client.Get(list)->result_int(), status);
+    EXPECT_EQ(client.Send(Post(list + "/00/revoke", R"({"reason":"unspecified"})"))->result_int(),
+              status);
+  }
+  auto admin = MainServer(ServiceTls(pki::ServiceRole::kAdmin));
+  auto get = [&](const std::string& query, unsigned expect = 200) {
+    auto r = admin.Get(list + query);
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->result_int(), expect) << query << ": " << r->body();
+    return Json(*r);
+  };
+  EXPECT_EQ(get("?kind=service")["total"], 5);
+  auto clients = get("?kind=client&status=active&domain=demo.local");
+  ASSERT_EQ(clients["total"], 1);
+  EXPECT_EQ(clients["items"][0]["owner"], "demo");
+  EXPECT_EQ(get("")["total"], 1);  // kind defaults to client
+  EXPECT_EQ(get("?status=revoked")["total"], 0);
+  EXPECT_EQ(get("?domain=other.example")["total"], 0);
+  EXPECT_EQ(get("?expiring_within_days=1")["total"], 0);
+  EXPECT_EQ(get("?expiring_within_days=3650")["total"], 1);
+  auto paged = get("?kind=service&page=2&page_size=2");
+  EXPECT_EQ(paged["items"].size(), 2u);
+  EXPECT_EQ(paged["pages"], 3);
+  for (const std::string bad : {"kind=x", "status=x", "page=0", "page_size=501",
+                                "expiring_within_days=0", "bogus=1", "kind=service&domain=x"}) {
+    EXPECT_EQ(get("?" + bad, 400)["error"]["code"], "INVALID_QUERY") << bad;
+  }
+
+  const auto fingerprint = clients["items"][0]["fingerprint_sha256"].get<std::string>();
+  const auto revoke = list + "/" + fingerprint + "/revoke";
+  auto post = [&](const std::string& target, const std::string& body, unsigned expect) {
+    auto r = admin.Send(Post(target, body));
+    EXPECT_TRUE(r);
+    EXPECT_EQ(r->result_int(), expect) << body << ": " << r->body();
+    return Json(*r);
+  };
+  EXPECT_EQ(post(revoke, "{", 400)["error"]["code"], "INVALID_JSON");
+  EXPECT_EQ(post(revoke, "{}", 400)["error"]["code"], "MISSING_FIELD");
+  EXPECT_EQ(post(revoke, R"({"reason":"stolen"})", 400)["error"]["field"], "reason");
+  EXPECT_EQ(post(revoke, R"({"reason":1})", 400)["error"]["field"], "reason");
+  EXPECT_EQ(post(revoke, R"({"reason":"superseded","x":1})", 400)["error"]["field"], "x");
+  EXPECT_EQ(post(list + "/" + std::string(64, 'a') + "/revoke", R"({"reason":"superseded"})",
+                 404)["error"]["code"],
+            "NOT_FOUND");
+  EXPECT_EQ(get("?status=revoked")["total"], 0);  // nothing was revoked by the bad requests
+  auto revoked = post(revoke, R"({"reason":"key-compromise"})", 200);
+  EXPECT_EQ(revoked["status"], "revoked");
+  EXPECT_EQ(revoked["revocation_reason"], "key-compromise");
+  EXPECT_EQ(post(revoke, R"({"reason":"superseded"})", 409)["error"]["code"], "ALREADY_EXISTS");
+  EXPECT_EQ(get("?status=revoked")["items"][0]["revocation_reason"], "key-compromise");
+  auto proxy = Proxy(DemoTls());
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = proxy.Send(
+            Post("/api/v1/messages", R"({"sender_number":"+14155550100","message_body":"hi"})"));
+        return r && r->result_int() == 403;
+      },
+      5s));
+
+  // The audit log: who (the admin certificate), what, where (the peer address).
+  std::string admin_fingerprint;
+  const auto services = get("?kind=service");
+  for (const auto& c : services["items"]) {
+    if (c["owner"] == "admin") admin_fingerprint = c["fingerprint_sha256"];
+  }
+  std::ifstream log(layout_.audit_log());
+  std::string line;
+  std::size_t lists = 0, revokes = 0;
+  while (std::getline(log, line)) {
+    auto record = nlohmann::json::parse(line, nullptr, false);
+    if (record.is_discarded() || !record["action"].is_string()) continue;
+    const auto action = record["action"].get<std::string>();
+    if (action != "certificate.list" && action != "certificate.revoke") continue;
+    EXPECT_EQ(record["actor"], "admin-certificate:" + admin_fingerprint);
+    EXPECT_EQ(record["source"].get<std::string>().rfind("127.0.0.1:", 0), 0u) << line;
+    if (action == "certificate.list") ++lists;
+    if (action == "certificate.revoke") {
+      ++revokes;
+      EXPECT_EQ(record["details"]["reason"], "key-compromise");
+      EXPECT_EQ(record["details"]["fingerprint"], fingerprint);
+    }
+  }
+  EXPECT_EQ(revokes, 1u);  // refused requests change nothing and are not revocations
+  EXPECT_GE(lists, 9u);
+}
+
 // Runs a shell command; its exit status and output (stdout and stderr).
 std::pair<int, std::string> Shell(const std::string& command) {
   std::string output;

@@ -413,6 +413,7 @@ void Fields(V& v, MainServerConfig& c) {
   Sub(v, "database", c.database);
   Sub(v, "secrets", c.secrets);
   v.Field("log_level", Choice{c.log_level, kLogLevels});
+  v.Field("audit_log_file", c.audit_log_file);
 }
 
 template <typename V>

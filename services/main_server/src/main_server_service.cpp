@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "certificate_admin.hpp"
 #include "msgbroker/api/contract.hpp"
 #include "msgbroker/api/delivery.hpp"
 #include "msgbroker/api/queue_envelope.hpp"
@@ -516,6 +517,49 @@ void MainServerService::Stop() {
 
 void MainServerService::RegisterRoutes(net::Router& router) {
   auto impl = impl_;
+  // The admin certificate API (certificate_admin.hpp): admin certificate, audited, on the pool.
+  auto admin_call = [impl](const net::RequestContext& context,
+                           net::Responder& respond) -> std::optional<AdminCall> {
+    if (auto ok = impl->Authorize(context, pki::ServiceRole::kAdmin); !ok) {
+      respond(net::MakeErrorResponse(ok.error(), context.request_id));
+      return std::nullopt;
+    }
+    if (!impl->options.certificates || impl->options.audit_log.empty()) {
+      respond(net::MakeErrorResponse(
+          Error{ErrorCode::kServiceUnavailable,
+                "the admin certificate API needs an audit log (main_server.audit_log_file)"},
+          context.request_id));
+      return std::nullopt;
+    }
+    return AdminCall{context.request_id, "admin-certificate:" + context.peer->fingerprint_sha256,
+                     context.remote_address};
+  };
+  router.Add(http::verb::get, "/api/v1/admin/certificates",
+             [impl, admin_call](net::HttpRequest&& request, const net::RequestContext& context,
+                                net::Responder respond) {
+               auto call = admin_call(context, respond);
+               if (!call) return;
+               impl->Offload(context.request_id, respond,
+                             [impl, params = ParseQuery(request.target()), call = *call] {
+                               return ListCertificates(*impl->options.certificates,
+                                                       impl->options.audit_log, impl->clock, params,
+                                                       call);
+                             });
+             });
+  router.Add(
+      http::verb::post, "/api/v1/admin/certificates/{fingerprint}/revoke",
+      [impl, admin_call](net::HttpRequest&& request, const net::RequestContext& context,
+                         net::Responder respond) {
+        auto call = admin_call(context, respond);
+        if (!call) return;
+        const auto it = context.path_params.find("fingerprint");
+        impl->Offload(
+            context.request_id, respond,
+            [impl, fingerprint = it->second, body = std::move(request.body()), call = *call] {
+              return RevokeCertificate(*impl->options.certificates, impl->options.audit_log,
+                                       impl->clock, fingerprint, body, call);
+            });
+      });
   router.Add(http::verb::get, "/api/v1/crl",
              [impl](net::HttpRequest&&, const net::RequestContext& context,
                     net::Responder respond) { respond(impl->GetCrl(context)); });

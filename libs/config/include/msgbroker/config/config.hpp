@@ -120,6 +120,9 @@ struct MainServerConfig {
   DatabaseConfig database;
   SecretsConfig secrets;
   std::string log_level = "info";
+  // Optional: the audit log of the admin certificate API (/api/v1/admin/certificates), which
+  // answers 503 without it.
+  std::filesystem::path audit_log_file;
 };
 
 struct WorkerConfig {

@@ -7,6 +7,8 @@
 //                                 sender_number (exact); page, page_size
 //  GET  /api/v1/messages/{id}     admin certificate
 //  GET  /api/v1/crl               any verified certificate; the current CRL (PEM)
+//  GET  /api/v1/admin/certificates                      admin certificate; audited
+//  POST /api/v1/admin/certificates/{fingerprint}/revoke admin certificate; audited
 //
 // With a CertificateStore (MainServerOptions::certificates) a background task applies ended
 // renewal overlaps (RevokeDue) and keeps a snapshot of revoked service-certificate fingerprints;
@@ -16,6 +18,7 @@
 // on a bounded blocking pool (`blocking_threads`), which answers through the Responder.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -54,6 +57,8 @@ struct MainServerOptions {
   // gone. Without it the endpoint answers 503 SERVICE_UNAVAILABLE.
   std::shared_ptr<const pki::CertificateAuthority> crl_signer;
   std::chrono::seconds crl_validity{std::chrono::hours{24}};
+  // With `certificates`: the audit log of the admin certificate API; without it that API is 503.
+  std::filesystem::path audit_log;
 };
 
 class MainServerService {
