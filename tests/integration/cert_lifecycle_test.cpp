@@ -292,5 +292,40 @@ TEST_F(CertLifecycleTest, CsrSigningOverlapRenewalAndServiceCertificates) {
   EXPECT_EQ(page["items"][0]["client_id"], "globex");
 }
 
+// The running main server of `msgbroker up`: revoking its admin certificate with the CLI makes
+// the next requests fail within seconds (no restart), and its CRL endpoint lists the revocation.
+TEST_F(CertLifecycleTest, MainServerRefusesARevokedServiceCertificateAndPublishesTheCrl) {
+  const auto pki = data_path() / "pki";
+  const std::string main_url = "https://127.0.0.1:" + std::to_string(up_->ports.main_server);
+  auto curl = [&](const std::string& role, const std::string& path, const fs::path& out) {
+    return RunShell("curl -sS -o " + out.string() + " -w '%{http_code}' --cacert " +
+                    (pki / "ca.crt").string() + " --cert " + (pki / (role + ".crt")).string() +
+                    " --key " + (pki / (role + ".key")).string() + " " + main_url + path);
+  };
+  const auto body = tmp_.path() / "body";
+  const auto crl = tmp_.path() / "crl.pem";
+  EXPECT_EQ(curl("admin", "/api/v1/messages", body).second, "200");
+  EXPECT_EQ(curl("worker", "/api/v1/crl", crl).second, "200");
+  const std::string verify_admin = "openssl verify -crl_check -CAfile " +
+                                   (pki / "ca.crt").string() + " -CRLfile " + crl.string() + " " +
+                                   (pki / "admin.crt").string();
+  auto [ok_rc, ok_out] = RunShell(verify_admin);
+  EXPECT_EQ(ok_rc, 0) << ok_out;
+
+  auto [rc, out] = RunShell(bin_ + " admin cert revoke --data-dir " + data() + " --fingerprint " +
+                            ReadFingerprint(pki / "admin.crt") + " --reason key-compromise");
+  ASSERT_EQ(rc, 0) << out;
+  EXPECT_TRUE(
+      WaitFor([&] { return curl("admin", "/api/v1/messages", body).second == "403"; }, 10s, 100ms));
+  EXPECT_NE(ReadFile(body).find("CLIENT_REVOKED"), std::string::npos) << ReadFile(body);
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        curl("worker", "/api/v1/crl", crl);
+        auto [vrc, vout] = RunShell(verify_admin);
+        return vrc != 0 && vout.find("certificate revoked") != std::string::npos;
+      },
+      10s, 100ms));
+}
+
 }  // namespace
 }  // namespace msgbroker::testing
