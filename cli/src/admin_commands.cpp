@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "certificate_commands.hpp"
 #include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/cli/commands.hpp"
 #include "msgbroker/cli/data_dir.hpp"
@@ -108,6 +109,7 @@ struct ServiceCertFlags {
   std::vector<std::string> dns{"localhost"};
   std::vector<std::string> ips{"127.0.0.1"};
   int days = 825;
+  std::string data_dir;  // when set, the certificate is recorded in its database
 };
 
 int RunServiceIssue(const ServiceCertFlags& f) {
@@ -131,6 +133,11 @@ int RunServiceIssue(const ServiceCertFlags& f) {
   if (auto ok = WriteBundle(f.out, name, *issued, ca->certificate_pem()); !ok) {
     return Report("cert issue", ok.error());
   }
+  if (!f.data_dir.empty()) {
+    if (auto ok = RecordServiceCertificate(f.data_dir, issued->info, name, f.dns); !ok) {
+      return Report("cert issue", ok.error());
+    }
+  }
   std::cout << "Issued " << name << " certificate " << (fs::path(f.out) / (name + ".crt")).string()
             << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
@@ -139,6 +146,7 @@ int RunServiceIssue(const ServiceCertFlags& f) {
   details["role"] = name;
   details["dns"] = f.dns;
   details["ip"] = f.ips;
+  details["recorded"] = !f.data_dir.empty();
   return Audited("cert issue", fs::path(f.ca_dir) / "audit.log",
                  {.action = "certificate.issue",
                   .target = "certificate:" + issued->info.serial_hex,
@@ -404,6 +412,8 @@ void RegisterAdminCommands(CLI::App& app, std::function<int()>& run) {
   issue->add_option("--days", svc->days, "Validity in days")
       ->check(CLI::Range(1, 3650))
       ->capture_default_str();
+  issue->add_option("--data-dir", svc->data_dir,
+                    "Record the certificate in this data directory (admin cert list/revoke)");
   issue->callback([svc, &run] { run = [svc] { return RunServiceIssue(*svc); }; });
 
   auto* client = admin->add_subcommand("client", "Registered clients");
@@ -470,6 +480,8 @@ void RegisterAdminCommands(CLI::App& app, std::function<int()>& run) {
       ->capture_default_str();
   verify->add_option("--file", af->file, "An audit log file (e.g. <ca-dir>/audit.log)");
   verify->callback([af, &run] { run = [af] { return RunAuditVerify(*af); }; });
+
+  RegisterCertificateCommands(*admin, run);
 }
 
 }  // namespace msgbroker::cli

@@ -1,10 +1,13 @@
 #include "msgbroker/cli/data_dir.hpp"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <system_error>
+#include <vector>
 
 #include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/core/time_format.hpp"
@@ -83,11 +86,19 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
     return ok;
   }
 
+  std::vector<storage::CertificateRecord> service_records;
   for (const auto role : kServiceRoles) {
     pki::ServiceCertificateRequest request;
     request.role = role;
     auto issued = ca->IssueService(request);
     if (!issued) return tl::unexpected(issued.error());
+    service_records.push_back({.kind = storage::CertificateKind::kService,
+                               .fingerprint_sha256 = issued->info.fingerprint_sha256,
+                               .serial_hex = issued->info.serial_hex,
+                               .owner = std::string(pki::RoleName(role)),
+                               .domain = fmt::format("{}", fmt::join(request.dns_names, ",")),
+                               .not_before = issued->info.not_before,
+                               .not_after = issued->info.not_after});
     if (auto ok = WriteIssued(*issued, layout.service_cert(role), layout.service_key(role)); !ok) {
       return ok;
     }
@@ -108,6 +119,11 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
 
   auto db = storage::SqliteDatabase::Open({.path = layout.database()}, clock);
   if (!db) return tl::unexpected(db.error());
+  // The service certificates are recorded, so `admin cert list --kind service` shows them.
+  for (auto& service : service_records) {
+    service.created_at = clock.Now();
+    if (auto ok = (*db)->certificates()->AddServiceCertificate(service); !ok) return ok;
+  }
 
   // The demo client: a certificate, registered so the proxy accepts it.
   const auto demo_id = *ClientId::Parse(kDemoClientId);

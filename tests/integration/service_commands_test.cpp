@@ -5,6 +5,7 @@
 #include <signal.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include "msgbroker/cli/data_dir.hpp"
@@ -214,6 +215,75 @@ TEST(ServiceCommandsTest, AdminMigratePrintsTheSchemaVersion) {
 
   auto [usage_code, usage_out] = RunShell(bin + " admin migrate");
   EXPECT_NE(usage_code, 0) << usage_out;
+}
+
+// `msgbroker main-server` with main_server.secrets.ca_cert_file/ca_key_file and audit_log_file
+// publishes the CRL and serves the admin certificate API (audited); without them both are 503.
+TEST(ServiceCommandsTest, MainServerCrlAndAdminCertificateApiFollowTheConfiguration) {
+  ServiceFixture f;
+  const auto admin = pki::ServiceRole::kAdmin;
+  // The body, then the status code on the last line.
+  auto curl = [&](int port, const std::string& path, const std::string& args = "") {
+    auto [rc, out] = RunShell(
+        "curl -sS -w '\\n%{http_code}' --cacert " + f.layout.ca_cert().string() + " --cert " +
+        f.layout.service_cert(admin).string() + " --key " + f.layout.service_key(admin).string() +
+        " " + args + " https://127.0.0.1:" + std::to_string(port) + path);
+    EXPECT_EQ(rc, 0) << out;
+    const auto nl = out.rfind('\n');
+    return std::pair{out.substr(nl + 1), out.substr(0, nl)};
+  };
+  const std::string list = "/api/v1/admin/certificates?kind=client";
+  {
+    ChildProcess server(MsgbrokerBinary(), {"main-server", "--config", f.config.string()});
+    const int port = WaitForPort(server);
+    ASSERT_GT(port, 0) << server.output();
+    auto [crl_status, crl_body] = curl(port, "/api/v1/crl");
+    EXPECT_EQ(crl_status, "503");
+    EXPECT_NE(crl_body.find("ca_key_file"), std::string::npos) << crl_body;
+    auto [list_status, list_body] = curl(port, list);
+    EXPECT_EQ(list_status, "503");
+    EXPECT_NE(list_body.find("audit_log_file"), std::string::npos) << list_body;
+    server.Signal(SIGTERM);
+    ASSERT_TRUE(server.Wait(30s));
+  }
+
+  const auto audit_log = f.tmp / "main-server-audit.log";
+  WriteFile(f.config, f.MainServerYaml("    ca_cert_file: " + f.layout.ca_cert().string() +
+                                       "\n    ca_key_file: " + f.layout.ca_key().string() +
+                                       "\n  audit_log_file: " + audit_log.string() + "\n"));
+  ChildProcess server(MsgbrokerBinary(), {"main-server", "--config", f.config.string()});
+  const int port = WaitForPort(server);
+  ASSERT_GT(port, 0) << server.output();
+  auto [crl_status, crl_body] = curl(port, "/api/v1/crl");
+  EXPECT_EQ(crl_status, "200");
+  EXPECT_EQ(crl_body.rfind("-----BEGIN X509 CRL-----", 0), 0u) << crl_body;
+  auto [list_status, list_body] = curl(port, list);
+  ASSERT_EQ(list_status, "200") << list_body;
+  auto listed = nlohmann::json::parse(list_body);
+  ASSERT_EQ(listed["total"], 1);  // the demo client
+  const auto fingerprint = listed["items"][0]["fingerprint_sha256"].get<std::string>();
+  auto [revoke_status, revoke_body] =
+      curl(port, "/api/v1/admin/certificates/" + fingerprint + "/revoke",
+           "-H 'Content-Type: application/json' -d '{\"reason\":\"privilege-withdrawn\"}'");
+  EXPECT_EQ(revoke_status, "200") << revoke_body;
+  std::ifstream in(audit_log);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(text.find("\"action\":\"certificate.revoke\""), std::string::npos) << text;
+  EXPECT_NE(text.find("\"action\":\"certificate.list\""), std::string::npos) << text;
+  // The next CRL lists the demo client's certificate.
+  const auto crl = f.tmp / "crl.pem";
+  const std::string verify = "openssl verify -crl_check -CAfile " + f.layout.ca_cert().string() +
+                             " -CRLfile " + crl.string() + " " +
+                             (f.layout.client_dir(cli::kDemoClientId) / "client.crt").string();
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        WriteFile(crl, curl(port, "/api/v1/crl").second);
+        auto [vrc, vout] = RunShell(verify);
+        return vrc != 0 && vout.find("certificate revoked") != std::string::npos;
+      },
+      10s, 100ms));
+  server.Signal(SIGTERM);
+  EXPECT_TRUE(server.Wait(30s));
 }
 
 }  // namespace

@@ -389,6 +389,8 @@ void Fields(V& v, SecretsConfig& c) {
   v.Field("sender_hmac_key_file", c.sender_hmac_key_file);
   v.Field("envelope_public_key_file", c.envelope_public_key_file);
   v.Field("envelope_secret_key_file", c.envelope_secret_key_file);
+  v.Field("ca_cert_file", c.ca_cert_file);
+  v.Field("ca_key_file", c.ca_key_file);
 }
 
 template <typename V, typename T>
@@ -424,6 +426,7 @@ void Fields(V& v, MainServerConfig& c) {
   Sub(v, "database", c.database);
   Sub(v, "secrets", c.secrets);
   v.Field("log_level", Choice{c.log_level, kLogLevels});
+  v.Field("audit_log_file", c.audit_log_file);
 }
 
 template <typename V>
@@ -683,6 +686,10 @@ Status ResolveSecrets(MainServerConfig& c) {
           CheckSecretFile(k.envelope_secret_key_file, Path(s, "secrets.envelope_secret_key_file"));
       !ok) {
     return ok;
+  }
+  if (!k.ca_cert_file.empty() || !k.ca_key_file.empty()) {  // the CRL signer: both or neither
+    if (auto ok = CheckPublicFile(k.ca_cert_file, Path(s, "secrets.ca_cert_file")); !ok) return ok;
+    if (auto ok = CheckSecretFile(k.ca_key_file, Path(s, "secrets.ca_key_file")); !ok) return ok;
   }
   return ResolveSecrets(c.database, s);
 }

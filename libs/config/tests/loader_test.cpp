@@ -345,6 +345,35 @@ TEST(ConfigSecrets, MissingOrExposedSecretFilesAreErrors) {
   EXPECT_EQ(required.error().message, "portal.tls.cert_file: required");
 }
 
+// The CRL signer (main_server.secrets.ca_cert_file + ca_key_file): optional, both or neither,
+// the key a secret file.
+TEST(ConfigSecrets, CrlSignerFilesAreOptionalButBothAndTheKeySecret) {
+  SecretFiles files;
+  WriteFile(files.dir / "ca-signer.crt", "public", fs::perms::owner_read | fs::perms::others_read);
+  WriteFile(files.dir / "ca-signer.key", "secret", kOwnerOnly);
+  auto yaml = files.MainServerYaml();
+  yaml.insert(yaml.size() - 2, ", ca_cert_file: " + (files.dir / "ca-signer.crt").string() +
+                                   ", ca_key_file: " + (files.dir / "ca-signer.key").string());
+  auto main = ParseConfig<MainServerConfig>(yaml, NoEnv());
+  ASSERT_TRUE(main) << main.error().message;
+  EXPECT_EQ(main->secrets.ca_key_file, files.dir / "ca-signer.key");
+  ASSERT_TRUE(ResolveSecrets(*main));
+
+  fs::permissions(files.dir / "ca-signer.key", kOwnerOnly | fs::perms::group_read);
+  auto exposed = ResolveSecrets(*main);
+  ASSERT_FALSE(exposed);
+  EXPECT_NE(exposed.error().message.find("main_server.secrets.ca_key_file: "), std::string::npos);
+  EXPECT_NE(exposed.error().message.find("is readable by group or others"), std::string::npos);
+
+  main->secrets.ca_key_file.clear();
+  auto half = ResolveSecrets(*main);
+  ASSERT_FALSE(half);
+  EXPECT_EQ(half.error().message, "main_server.secrets.ca_key_file: required");
+
+  main->secrets.ca_cert_file.clear();
+  EXPECT_TRUE(ResolveSecrets(*main));  // neither: no CRL is published
+}
+
 TEST(ConfigDump, ShowsTheEffectiveConfigWithSecretsRedacted) {
   SecretFiles files;
   auto proxy = ParseConfig<ProxyConfig>(

@@ -1,6 +1,7 @@
 #include "msgbroker/pki/certificate_authority.hpp"
 
 #include <fcntl.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -379,14 +380,25 @@ struct CertificateAuthority::Impl {
     return impl;
   }
 
-  Result<IssuedCertificate> Issue(const LeafProfile& profile) const;
+  // `subject_key` null: a new key of profile.algorithm is generated and returned with the
+  // certificate; otherwise the certificate is for that (public) key and no key is returned.
+  Result<IssuedCertificate> Issue(const LeafProfile& profile,
+                                  EVP_PKEY* subject_key = nullptr) const;
 };
 
-Result<IssuedCertificate> CertificateAuthority::Impl::Issue(const LeafProfile& profile) const {
+Result<IssuedCertificate> CertificateAuthority::Impl::Issue(const LeafProfile& profile,
+                                                            EVP_PKEY* subject_key) const {
   if (profile.validity.count() <= 0) {
     return Fail(ErrorCode::kInvalidRequest, "validity must be at least one day", "validity");
   }
-  auto leaf_key = GenerateKey(profile.algorithm);
+  Result<EvpPkeyPtr> leaf_key = EvpPkeyPtr();
+  if (subject_key == nullptr) {
+    leaf_key = GenerateKey(profile.algorithm);
+  } else if (EVP_PKEY_up_ref(subject_key) == 1) {
+    leaf_key = EvpPkeyPtr(subject_key);
+  } else {
+    return OpenSslFailure("cannot reference the subject key");
+  }
   if (!leaf_key) return tl::unexpected<Error>(leaf_key.error());
 
   const X509Ptr leaf(X509_new());
@@ -408,7 +420,7 @@ Result<IssuedCertificate> CertificateAuthority::Impl::Issue(const LeafProfile& p
 
   X509V3_CTX context;
   X509V3_set_ctx(&context, cert.get(), leaf.get(), nullptr, nullptr, 0);
-  const char* key_usage = profile.algorithm == KeyAlgorithm::kRsa3072
+  const char* key_usage = EVP_PKEY_get_base_id(leaf_key->get()) == EVP_PKEY_RSA
                               ? "critical,digitalSignature,keyEncipherment"
                               : "critical,digitalSignature";
   if (auto status = AddExtensions(leaf.get(), &context,
@@ -429,6 +441,9 @@ Result<IssuedCertificate> CertificateAuthority::Impl::Issue(const LeafProfile& p
 
   auto leaf_pem = CertificatePem(leaf.get());
   if (!leaf_pem) return tl::unexpected(leaf_pem.error());
+  if (subject_key != nullptr) {
+    return IssuedCertificate{std::move(*leaf_pem), std::string(), Describe(leaf.get())};
+  }
   auto leaf_key_pem = PrivateKeyPem(leaf_key->get());
   if (!leaf_key_pem) return tl::unexpected(leaf_key_pem.error());
   return IssuedCertificate{std::move(*leaf_pem), std::move(*leaf_key_pem), Describe(leaf.get())};
@@ -555,8 +570,9 @@ Status CertificateAuthority::Save(const std::filesystem::path& cert_file,
   return cert_status;
 }
 
-Result<IssuedCertificate> CertificateAuthority::IssueClient(
-    const ClientCertificateRequest& request) const {
+namespace {
+
+Result<LeafProfile> ClientProfile(const ClientCertificateRequest& request) {
   if (request.client_id.empty()) {
     return Fail(ErrorCode::kInvalidRequest, "client id must not be empty", "client_id");
   }
@@ -572,7 +588,16 @@ Result<IssuedCertificate> CertificateAuthority::IssueClient(
   profile.extended_key_usage = "clientAuth";
   profile.validity = request.validity;
   profile.algorithm = request.algorithm;
-  return impl_->Issue(profile);
+  return profile;
+}
+
+}  // namespace
+
+Result<IssuedCertificate> CertificateAuthority::IssueClient(
+    const ClientCertificateRequest& request) const {
+  auto profile = ClientProfile(request);
+  if (!profile) return tl::unexpected(profile.error());
+  return impl_->Issue(*profile);
 }
 
 Result<IssuedCertificate> CertificateAuthority::IssueService(
@@ -605,6 +630,159 @@ Result<IssuedCertificate> CertificateAuthority::IssueService(
   profile.validity = request.validity;
   profile.algorithm = request.algorithm;
   return impl_->Issue(profile);
+}
+
+namespace {
+
+constexpr std::size_t kMaxCsrSize = 64 * 1024;
+
+tl::unexpected<Error> CsrError(std::string message) {
+  ERR_clear_error();
+  return Fail(ErrorCode::kInvalidRequest, std::move(message), "csr");
+}
+
+// RSA of at least 2048 bits or EC on P-256/P-384; anything else is refused by name.
+Status CheckCsrKey(EVP_PKEY* key) {
+  const int type = EVP_PKEY_get_base_id(key);
+  if (type == EVP_PKEY_RSA) {
+    const int bits = EVP_PKEY_get_bits(key);
+    if (bits < 2048) {
+      return CsrError("the CSR's RSA key has " + std::to_string(bits) +
+                      " bits; at least 2048 are required");
+    }
+    return Ok();
+  }
+  if (type == EVP_PKEY_EC) {
+    char group[64] = {};
+    std::size_t length = 0;
+    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                       &length) != 1) {
+      return CsrError("the CSR's EC key has no named curve; only P-256 and P-384 are accepted");
+    }
+    const std::string_view name(group, length);
+    if (name == "prime256v1" || name == "P-256" || name == "secp384r1" || name == "P-384") {
+      return Ok();
+    }
+    return CsrError("the CSR's EC key is on curve " + std::string(name) +
+                    "; only P-256 and P-384 are accepted");
+  }
+  const char* name = OBJ_nid2sn(type);
+  return CsrError(std::string("the CSR's key type ") + (name != nullptr ? name : "unknown") +
+                  " is not accepted; use RSA (2048 bits or more) or EC P-256/P-384");
+}
+
+using X509ReqPtr = std::unique_ptr<X509_REQ, detail::OpenSslDeleter<&X509_REQ_free>>;
+using X509CrlPtr = std::unique_ptr<X509_CRL, detail::OpenSslDeleter<&X509_CRL_free>>;
+using X509RevokedPtr = std::unique_ptr<X509_REVOKED, detail::OpenSslDeleter<&X509_REVOKED_free>>;
+using Asn1TimePtr = std::unique_ptr<ASN1_TIME, detail::OpenSslDeleter<&ASN1_TIME_free>>;
+using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, detail::OpenSslDeleter<&ASN1_INTEGER_free>>;
+using Asn1EnumeratedPtr =
+    std::unique_ptr<ASN1_ENUMERATED, detail::OpenSslDeleter<&ASN1_ENUMERATED_free>>;
+
+Asn1TimePtr Asn1Time(SystemTime time) {
+  return Asn1TimePtr(ASN1_TIME_set(
+      nullptr, static_cast<std::time_t>(
+                   std::chrono::floor<std::chrono::seconds>(time.time_since_epoch()).count())));
+}
+
+bool IsLowerHex(std::string_view text) {
+  if (text.empty() || text.size() > 40) return false;  // serials are at most 20 octets
+  for (const char c : text) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<IssuedCertificate> CertificateAuthority::SignClientCsr(
+    const ClientCertificateRequest& request, std::string_view csr_pem) const {
+  auto profile = ClientProfile(request);
+  if (!profile) return tl::unexpected(profile.error());
+  if (csr_pem.size() > kMaxCsrSize) return CsrError("the CSR is larger than 64 KiB");
+  const BioPtr bio = detail::MemoryBio(csr_pem);
+  const X509ReqPtr csr(bio == nullptr
+                           ? nullptr
+                           : PEM_read_bio_X509_REQ(bio.get(), nullptr, RefusePassphrase, nullptr));
+  if (csr == nullptr) {
+    return CsrError(
+        "the CSR is not a PEM certificate request (-----BEGIN CERTIFICATE REQUEST-----)");
+  }
+  EVP_PKEY* key = X509_REQ_get0_pubkey(csr.get());
+  if (key == nullptr) return CsrError("the CSR's public key cannot be decoded");
+  if (auto status = CheckCsrKey(key); !status) return tl::unexpected(status.error());
+  if (X509_REQ_verify(csr.get(), key) != 1) {
+    return CsrError("the CSR's signature does not verify with its own public key");
+  }
+  return impl_->Issue(*profile, key);
+}
+
+Result<Crl> CertificateAuthority::MakeCrl(const CrlRequest& request) const {
+  if (request.validity.count() <= 0) {
+    return Fail(ErrorCode::kInvalidRequest, "the CRL validity must be positive", "validity");
+  }
+  const X509CrlPtr crl(X509_CRL_new());
+  if (crl == nullptr || X509_CRL_set_version(crl.get(), X509_CRL_VERSION_2) != 1 ||
+      X509_CRL_set_issuer_name(crl.get(), X509_get_subject_name(impl_->cert.get())) != 1) {
+    return OpenSslFailure("cannot allocate a CRL");
+  }
+  const Asn1TimePtr last = Asn1Time(request.this_update);
+  const Asn1TimePtr next = Asn1Time(request.this_update + request.validity);
+  if (last == nullptr || next == nullptr || X509_CRL_set1_lastUpdate(crl.get(), last.get()) != 1 ||
+      X509_CRL_set1_nextUpdate(crl.get(), next.get()) != 1) {
+    return OpenSslFailure("cannot set the CRL update times");
+  }
+  for (const RevokedEntry& entry : request.revoked) {
+    if (!IsLowerHex(entry.serial_hex)) {
+      return Fail(ErrorCode::kInvalidRequest,
+                  "'" + entry.serial_hex + "' is not a lowercase hex serial number", "serial");
+    }
+    X509RevokedPtr revoked(X509_REVOKED_new());
+    BIGNUM* raw_serial = nullptr;
+    if (revoked == nullptr || BN_hex2bn(&raw_serial, entry.serial_hex.c_str()) == 0) {
+      return OpenSslFailure("cannot encode a revoked serial number");
+    }
+    const BignumPtr serial(raw_serial);
+    const Asn1IntegerPtr serial_integer(BN_to_ASN1_INTEGER(serial.get(), nullptr));
+    const Asn1TimePtr date = Asn1Time(entry.revoked_at);
+    const Asn1EnumeratedPtr reason(ASN1_ENUMERATED_new());
+    if (serial_integer == nullptr || date == nullptr || reason == nullptr ||
+        X509_REVOKED_set_serialNumber(revoked.get(), serial_integer.get()) != 1 ||
+        X509_REVOKED_set_revocationDate(revoked.get(), date.get()) != 1 ||
+        ASN1_ENUMERATED_set(reason.get(), static_cast<long>(entry.reason)) != 1 ||
+        X509_REVOKED_add1_ext_i2d(revoked.get(), NID_crl_reason, reason.get(), 0, 0) != 1 ||
+        X509_CRL_add0_revoked(crl.get(), revoked.get()) != 1) {
+      return OpenSslFailure("cannot add a revoked certificate to the CRL");
+    }
+    revoked.release();  // now owned by the CRL
+  }
+  const Asn1IntegerPtr number(ASN1_INTEGER_new());
+  if (number == nullptr || ASN1_INTEGER_set_uint64(number.get(), request.crl_number) != 1 ||
+      X509_CRL_add1_ext_i2d(crl.get(), NID_crl_number, number.get(), 0, 0) != 1) {
+    return OpenSslFailure("cannot set the CRL number");
+  }
+  X509V3_CTX context;
+  X509V3_set_ctx(&context, impl_->cert.get(), nullptr, nullptr, crl.get(), 0);
+  const X509ExtensionPtr authority_key(
+      X509V3_EXT_conf_nid(nullptr, &context, NID_authority_key_identifier, "keyid:always"));
+  if (authority_key == nullptr || X509_CRL_add_ext(crl.get(), authority_key.get(), -1) != 1) {
+    return OpenSslFailure("cannot add the CRL authority key identifier");
+  }
+  if (X509_CRL_sort(crl.get()) != 1 ||
+      X509_CRL_sign(crl.get(), impl_->key.get(), EVP_sha256()) <= 0) {
+    return OpenSslFailure("cannot sign the CRL");
+  }
+  const BioPtr pem_bio(BIO_new(BIO_s_mem()));
+  if (pem_bio == nullptr || PEM_write_bio_X509_CRL(pem_bio.get(), crl.get()) != 1) {
+    return OpenSslFailure("cannot encode the CRL as PEM");
+  }
+  unsigned char* der = nullptr;
+  const int der_size = i2d_X509_CRL(crl.get(), &der);
+  if (der_size <= 0) return OpenSslFailure("cannot encode the CRL as DER");
+  Crl out{detail::MemoryBioContents(pem_bio.get()),
+          std::string(reinterpret_cast<const char*>(der), static_cast<std::size_t>(der_size))};
+  OPENSSL_free(der);
+  return out;
 }
 
 const std::string& CertificateAuthority::certificate_pem() const { return impl_->certificate_pem; }

@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "certificate_store_impl.hpp"
 #include "sqlite_api_key_store.hpp"
 #include "sqlite_client_registry.hpp"
 #include "sqlite_connection.hpp"
@@ -130,6 +131,10 @@ std::shared_ptr<ClientRegistry> SqliteDatabase::clients() {
 
 std::shared_ptr<ApiKeyStore> SqliteDatabase::api_keys() {
   return std::make_shared<sqlite::SqliteApiKeyStore>(impl_->pool);
+}
+
+std::shared_ptr<CertificateStore> SqliteDatabase::certificates() {
+  return MakeSqliteCertificateStore(impl_->pool);
 }
 
 }  // namespace msgbroker::storage

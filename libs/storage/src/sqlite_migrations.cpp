@@ -50,6 +50,32 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 2: certificate lifecycle (docs/adr/0009): revocation time and reason and a renewal's
+// overlap end on client certificates; recorded service certificates.
+constexpr std::string_view kVersion2 = R"sql(
+ALTER TABLE client_certificates ADD COLUMN revoked_at INTEGER;
+ALTER TABLE client_certificates ADD COLUMN revocation_reason TEXT;
+ALTER TABLE client_certificates ADD COLUMN revoke_after INTEGER;
+CREATE INDEX client_certificates_by_serial ON client_certificates (serial_hex);
+CREATE INDEX client_certificates_by_not_after ON client_certificates (not_after);
+
+CREATE TABLE service_certificates (
+  fingerprint_sha256 TEXT    NOT NULL PRIMARY KEY,
+  serial_hex         TEXT    NOT NULL,
+  role               TEXT    NOT NULL,
+  dns_names          TEXT    NOT NULL,
+  not_before         INTEGER NOT NULL,
+  not_after          INTEGER NOT NULL,
+  status             TEXT    NOT NULL CHECK (status IN ('active', 'revoked')),
+  revoked_at         INTEGER,
+  revocation_reason  TEXT,
+  revoke_after       INTEGER,
+  created_at         INTEGER NOT NULL
+) STRICT;
+CREATE INDEX service_certificates_by_serial ON service_certificates (serial_hex);
+CREATE INDEX service_certificates_by_not_after ON service_certificates (not_after);
+)sql";
+
 // Version 3: a client's own rate limit (messages per second, burst); NULL = the configured
 // default, 0 and 0 = unlimited (storage::ClientRateLimit).
 constexpr std::string_view kVersion3 = R"sql(
@@ -76,6 +102,7 @@ CREATE INDEX api_keys_by_client ON api_keys (client_id, created_at);
 
 constexpr Migration kMigrations[] = {
     {1, kVersion1},
+    {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
 };

@@ -16,8 +16,8 @@
 namespace msgbroker::storage {
 namespace {
 
-// Rows in schema_migrations of a fresh database: versions 1 and 3.
-constexpr std::int64_t kAppliedMigrations = 2;
+// Rows in schema_migrations of a fresh database: versions 1 to 4.
+constexpr std::int64_t kAppliedMigrations = 4;
 
 namespace fs = std::filesystem;
 
@@ -139,6 +139,25 @@ TEST_F(SqliteMigrationsTest, ReopenDoesNotReapplyMigrations) {
   RawDb raw(DbPath());
   EXPECT_EQ(raw.QueryInt("SELECT count(*) FROM schema_migrations"), kAppliedMigrations);
   EXPECT_EQ(raw.QueryInt("SELECT max(applied_at) FROM schema_migrations"), first_open);
+}
+
+// A database of schema version 1 (its client tables as released) with a certificate in it gains
+// the lifecycle columns and the service_certificates table, and keeps the certificate.
+TEST_F(SqliteMigrationsTest, Version2UpgradesAVersion1DatabaseKeepingItsCertificates) {
+  CreateVersion1Database(DbPath());
+  auto db = OpenOrFail(OptionsFor(DbPath()), clock_);
+  ASSERT_NE(db, nullptr);
+  EXPECT_EQ(db->schema_version(), SqliteDatabase::LatestSchemaVersion());
+  auto found = db->certificates()->FindByFingerprint("fp-old");
+  ASSERT_TRUE(found && *found) << (found ? "not found" : found.error().message);
+  EXPECT_EQ((*found)->owner, "acme");
+  EXPECT_EQ((*found)->domain, "acme.example");
+  EXPECT_EQ((*found)->status, CertificateStatus::kActive);
+  EXPECT_FALSE((*found)->revoked_at.has_value());
+  EXPECT_FALSE((*found)->revoke_after.has_value());
+  auto services = db->certificates()->List({.kind = CertificateKind::kService});
+  ASSERT_TRUE(services) << services.error().message;
+  EXPECT_EQ(services->total, 0u);
 }
 
 TEST_F(SqliteMigrationsTest, NewerSchemaIsRefusedAsCorrupted) {

@@ -12,7 +12,9 @@
 #include <charconv>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 
+#include "certificate_admin.hpp"
 #include "msgbroker/api/contract.hpp"
 #include "msgbroker/api/delivery.hpp"
 #include "msgbroker/api/queue_envelope.hpp"
@@ -88,6 +90,119 @@ struct MainServerService::Impl {
     }
     if (options.on_database_availability) options.on_database_availability(status.has_value());
   }
+
+  // Revoked service certificates (fingerprints), refreshed by `certificate_refresh`; never read
+  // from the database on an I/O thread.
+  std::mutex revoked_mu;
+  std::shared_ptr<const std::set<std::string>> revoked_services =
+      std::make_shared<const std::set<std::string>>();
+  PeriodicTask certificate_refresh{options.certificate_refresh_interval,
+                                   [this] { RefreshCertificates(); }};
+
+  void RefreshCertificates() {
+    if (!options.certificates) return;
+    if (auto due = options.certificates->RevokeDue(clock.Now()); !due) {
+      spdlog::warn("event=renewal_overlaps_failed error=\"{}\"", due.error().message);
+    } else if (*due > 0) {
+      spdlog::info("event=renewal_overlaps_ended revoked={}", *due);
+    }
+    auto revoked = options.certificates->ListRevoked();
+    if (!revoked) {
+      spdlog::warn("event=revoked_certificates_refresh_failed error=\"{}\"",
+                   revoked.error().message);
+      return;
+    }
+    auto next = std::make_shared<std::set<std::string>>();
+    for (const auto& r : *revoked) {
+      if (r.kind == storage::CertificateKind::kService) next->insert(r.fingerprint_sha256);
+    }
+    {
+      std::lock_guard lock(revoked_mu);
+      if (*next != *revoked_services) {
+        spdlog::info("event=revoked_service_certificates count={}", next->size());
+      }
+      revoked_services = std::move(next);
+    }
+    RefreshCrl(*revoked);
+  }
+
+  // The published CRL (PEM), remade only when the revoked set changed or half its validity passed.
+  std::shared_ptr<const std::string> crl_pem;  // under revoked_mu
+  std::string crl_source;                      // what the CRL was made from (refresh thread only)
+  SystemTime crl_this_update{};
+
+  void RefreshCrl(const std::vector<storage::CertificateRecord>& revoked) {
+    if (!options.crl_signer) return;
+    pki::CrlRequest request;
+    std::string source;
+    for (const auto& r : revoked) {
+      const auto at = r.revoked_at.value_or(r.created_at);
+      request.revoked.push_back({r.serial_hex, at,
+                                 pki::ParseRevocationReason(r.revocation_reason)
+                                     .value_or(pki::RevocationReason::kUnspecified)});
+      source +=
+          r.serial_hex + ' ' + std::to_string(ToUnixMillis(at)) + ' ' + r.revocation_reason + '\n';
+    }
+    const auto now = clock.Now();
+    {
+      std::lock_guard lock(revoked_mu);
+      if (crl_pem && source == crl_source && now < crl_this_update + options.crl_validity / 2) {
+        return;
+      }
+    }
+    request.this_update = now;
+    request.validity = options.crl_validity;
+    // Milliseconds since the epoch, as `admin crl` numbers them (ADR 0009).
+    request.crl_number = static_cast<std::uint64_t>(ToUnixMillis(now));
+    auto crl = options.crl_signer->MakeCrl(request);
+    if (!crl) {
+      spdlog::error("event=crl_failed error=\"{}\"", crl.error().message);
+      return;
+    }
+    spdlog::info("event=crl_published crl_number={} revoked={}", request.crl_number,
+                 request.revoked.size());
+    std::lock_guard lock(revoked_mu);
+    crl_pem = std::make_shared<const std::string>(std::move(crl->pem));
+    crl_source = std::move(source);
+    crl_this_update = now;
+  }
+
+  net::HttpResponse GetCrl(const net::RequestContext& context) {
+    if (!context.peer) {
+      return net::MakeErrorResponse(Error{ErrorCode::kClientCertificateRequired,
+                                          "a client or service certificate is required"},
+                                    context.request_id);
+    }
+    std::shared_ptr<const std::string> pem;
+    {
+      std::lock_guard lock(revoked_mu);
+      if (revoked_services->count(context.peer->fingerprint_sha256) > 0) {
+        return net::MakeErrorResponse(
+            Error{ErrorCode::kClientRevoked, "this service certificate has been revoked"},
+            context.request_id);
+      }
+      pem = crl_pem;
+    }
+    if (!pem) {
+      auto response = net::MakeErrorResponse(
+          Error{ErrorCode::kServiceUnavailable,
+                options.crl_signer ? "the CRL has not been made yet; retry later"
+                                   : "this main server has no CA key "
+                                     "(main_server.secrets.ca_key_file) and publishes no CRL"},
+          context.request_id);
+      if (options.crl_signer) response.set(http::field::retry_after, "2");
+      return response;
+    }
+    net::HttpResponse response{http::status::ok, 11};
+    response.set(http::field::content_type, "application/x-pem-file");
+    response.set(http::field::cache_control, "no-cache");
+    response.body() = *pem;
+    response.prepare_payload();
+    return response;
+  }
+
+  // A verified service certificate that is not revoked and has `role`.
+  Status Authorize(const net::RequestContext& context, pki::ServiceRole role);
 
   // Runs `job` on the blocking pool, or answers 503 when the pool is saturated.
   template <typename Job>
@@ -186,6 +301,17 @@ Result<std::size_t> ParsePositive(const std::string& text, const char* field, st
 }
 
 }  // namespace
+
+Status MainServerService::Impl::Authorize(const net::RequestContext& context,
+                                          pki::ServiceRole role) {
+  if (context.peer) {
+    std::lock_guard lock(revoked_mu);
+    if (revoked_services->count(context.peer->fingerprint_sha256) > 0) {
+      return Fail(ErrorCode::kClientRevoked, "this service certificate has been revoked");
+    }
+  }
+  return RequireRole(context, role);
+}
 
 Result<storage::StoredMessage> MainServerService::Impl::Prepare(const api::DeliveryItem& item,
                                                                 SystemTime now) {
@@ -377,21 +503,70 @@ MainServerService::MainServerService(MainServerOptions options,
                                    std::move(sender_hasher), std::move(opener), clock, metrics)) {
   impl_->ProbeDatabase();
   impl_->database_probe.Start();
+  impl_->RefreshCertificates();
+  impl_->certificate_refresh.Start();
 }
 
 MainServerService::~MainServerService() { Stop(); }
 
 void MainServerService::Stop() {
   impl_->database_probe.Stop();
+  impl_->certificate_refresh.Stop();
   impl_->pool.join();
 }
 
 void MainServerService::RegisterRoutes(net::Router& router) {
   auto impl = impl_;
+  // The admin certificate API (certificate_admin.hpp): admin certificate, audited, on the pool.
+  auto admin_call = [impl](const net::RequestContext& context,
+                           net::Responder& respond) -> std::optional<AdminCall> {
+    if (auto ok = impl->Authorize(context, pki::ServiceRole::kAdmin); !ok) {
+      respond(net::MakeErrorResponse(ok.error(), context.request_id));
+      return std::nullopt;
+    }
+    if (!impl->options.certificates || impl->options.audit_log.empty()) {
+      respond(net::MakeErrorResponse(
+          Error{ErrorCode::kServiceUnavailable,
+                "the admin certificate API needs an audit log (main_server.audit_log_file)"},
+          context.request_id));
+      return std::nullopt;
+    }
+    return AdminCall{context.request_id, "admin-certificate:" + context.peer->fingerprint_sha256,
+                     context.remote_address};
+  };
+  router.Add(http::verb::get, "/api/v1/admin/certificates",
+             [impl, admin_call](net::HttpRequest&& request, const net::RequestContext& context,
+                                net::Responder respond) {
+               auto call = admin_call(context, respond);
+               if (!call) return;
+               impl->Offload(context.request_id, respond,
+                             [impl, params = ParseQuery(request.target()), call = *call] {
+                               return ListCertificates(*impl->options.certificates,
+                                                       impl->options.audit_log, impl->clock, params,
+                                                       call);
+                             });
+             });
+  router.Add(
+      http::verb::post, "/api/v1/admin/certificates/{fingerprint}/revoke",
+      [impl, admin_call](net::HttpRequest&& request, const net::RequestContext& context,
+                         net::Responder respond) {
+        auto call = admin_call(context, respond);
+        if (!call) return;
+        const auto it = context.path_params.find("fingerprint");
+        impl->Offload(
+            context.request_id, respond,
+            [impl, fingerprint = it->second, body = std::move(request.body()), call = *call] {
+              return RevokeCertificate(*impl->options.certificates, impl->options.audit_log,
+                                       impl->clock, fingerprint, body, call);
+            });
+      });
+  router.Add(http::verb::get, "/api/v1/crl",
+             [impl](net::HttpRequest&&, const net::RequestContext& context,
+                    net::Responder respond) { respond(impl->GetCrl(context)); });
   router.Add(http::verb::post, std::string(api::kDeliveriesPath),
              [impl](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {
-               if (auto ok = RequireRole(context, pki::ServiceRole::kWorker); !ok) {
+               if (auto ok = impl->Authorize(context, pki::ServiceRole::kWorker); !ok) {
                  return respond(net::MakeErrorResponse(ok.error(), context.request_id));
                }
                impl->Offload(context.request_id, respond,
@@ -402,7 +577,7 @@ void MainServerService::RegisterRoutes(net::Router& router) {
   router.Add(http::verb::get, std::string(api::kListMessagesPath),
              [impl](net::HttpRequest&& request, const net::RequestContext& context,
                     net::Responder respond) {
-               if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
+               if (auto ok = impl->Authorize(context, pki::ServiceRole::kAdmin); !ok) {
                  return respond(net::MakeErrorResponse(ok.error(), context.request_id));
                }
                impl->Offload(
@@ -414,7 +589,7 @@ void MainServerService::RegisterRoutes(net::Router& router) {
   router.Add(
       http::verb::get, std::string(api::kGetMessagePath),
       [impl](net::HttpRequest&&, const net::RequestContext& context, net::Responder respond) {
-        if (auto ok = RequireRole(context, pki::ServiceRole::kAdmin); !ok) {
+        if (auto ok = impl->Authorize(context, pki::ServiceRole::kAdmin); !ok) {
           return respond(net::MakeErrorResponse(ok.error(), context.request_id));
         }
         const auto it = context.path_params.find("id");

@@ -11,6 +11,9 @@ namespace msgbroker::cli {
 void RegisterUpCommand(CLI::App& app, std::function<int()>& run);
 void RegisterSendCommand(CLI::App& app, std::function<int()>& run);
 void RegisterAdminCommands(CLI::App& app, std::function<int()>& run);
+// admin client issue/sign-csr/renew, admin cert revoke/list, admin crl; called by
+// RegisterAdminCommands with its `admin` subcommand.
+void RegisterCertificateCommands(CLI::App& admin, std::function<int()>& run);
 void RegisterBenchCommand(CLI::App& app, std::function<int()>& run);
 // proxy, main-server, worker, portal (from a configuration file) and `admin migrate`; call after
 // RegisterAdminCommands.

@@ -30,6 +30,7 @@ struct EmbeddedOptions {
   bool api_keys = false;        // admit API keys at the proxy (docs/adr/0012)
   std::chrono::milliseconds idempotency_ttl{std::chrono::hours{24}};  // answers replayed this long
   std::chrono::milliseconds idempotency_lease{std::chrono::seconds{60}};  // unfinished claims
+  bool publish_crl = true;  // the main server signs and serves the CRL with <data-dir>/pki
 };
 
 struct EmbeddedPorts {

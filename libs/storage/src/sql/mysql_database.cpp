@@ -64,6 +64,34 @@ CREATE TABLE client_certificates (
 ) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
 )sql";
 
+// Version 2: certificate lifecycle (docs/adr/0009), as SQLite's.
+constexpr std::string_view kVersion2 = R"sql(
+ALTER TABLE client_certificates
+  ADD COLUMN revoked_at BIGINT NULL,
+  ADD COLUMN revocation_reason VARCHAR(32) NULL,
+  ADD COLUMN revoke_after BIGINT NULL,
+  ADD INDEX client_certificates_by_serial (serial_hex),
+  ADD INDEX client_certificates_by_not_after (not_after);
+
+CREATE TABLE service_certificates (
+  fingerprint_sha256 VARCHAR(255)  NOT NULL,
+  serial_hex         VARCHAR(255)  NOT NULL,
+  role               VARCHAR(32)   NOT NULL,
+  dns_names          VARCHAR(2048) NOT NULL,
+  not_before         BIGINT        NOT NULL,
+  not_after          BIGINT        NOT NULL,
+  status             VARCHAR(16)   NOT NULL,
+  revoked_at         BIGINT        NULL,
+  revocation_reason  VARCHAR(32)   NULL,
+  revoke_after       BIGINT        NULL,
+  created_at         BIGINT        NOT NULL,
+  PRIMARY KEY (fingerprint_sha256),
+  CONSTRAINT service_certificates_status CHECK (status IN ('active', 'revoked')),
+  INDEX service_certificates_by_serial (serial_hex),
+  INDEX service_certificates_by_not_after (not_after)
+) ENGINE = InnoDB DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_bin
+)sql";
+
 // Version 3: a client's own rate limit; NULL = the configured default, 0 and 0 = unlimited.
 constexpr std::string_view kVersion3 = R"sql(
 ALTER TABLE clients
@@ -92,6 +120,7 @@ CREATE TABLE api_keys (
 
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
 };

@@ -52,6 +52,30 @@ CREATE TABLE client_certificates (
 CREATE INDEX client_certificates_by_client ON client_certificates (client_id, created_at);
 )sql";
 
+// Version 2: certificate lifecycle (docs/adr/0009), as SQLite's.
+constexpr std::string_view kVersion2 = R"sql(
+ALTER TABLE client_certificates ADD COLUMN revoked_at BIGINT,
+  ADD COLUMN revocation_reason TEXT, ADD COLUMN revoke_after BIGINT;
+CREATE INDEX client_certificates_by_serial ON client_certificates (serial_hex);
+CREATE INDEX client_certificates_by_not_after ON client_certificates (not_after);
+
+CREATE TABLE service_certificates (
+  fingerprint_sha256 TEXT COLLATE "C" NOT NULL PRIMARY KEY,
+  serial_hex         TEXT   NOT NULL,
+  role               TEXT   NOT NULL,
+  dns_names          TEXT   NOT NULL,
+  not_before         BIGINT NOT NULL,
+  not_after          BIGINT NOT NULL,
+  status             TEXT   NOT NULL CHECK (status IN ('active', 'revoked')),
+  revoked_at         BIGINT,
+  revocation_reason  TEXT,
+  revoke_after       BIGINT,
+  created_at         BIGINT NOT NULL
+);
+CREATE INDEX service_certificates_by_serial ON service_certificates (serial_hex);
+CREATE INDEX service_certificates_by_not_after ON service_certificates (not_after);
+)sql";
+
 // Version 3: a client's own rate limit; NULL = the configured default, 0 and 0 = unlimited.
 constexpr std::string_view kVersion3 = R"sql(
 ALTER TABLE clients ADD COLUMN rate_per_second BIGINT CHECK (rate_per_second >= 0);
@@ -76,6 +100,7 @@ CREATE INDEX api_keys_by_client ON api_keys (client_id, created_at);
 
 constexpr SqlMigration kMigrations[] = {
     {1, kVersion1},
+    {2, kVersion2},
     {3, kVersion3},
     {4, kVersion4},
 };

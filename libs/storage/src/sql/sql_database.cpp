@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "certificate_store_impl.hpp"
 #include "sql_api_key_store.hpp"
 #include "sql_connection_pool.hpp"
 #include "sql_migrator.hpp"
@@ -25,6 +26,9 @@ class SqlDatabase final : public Database {
   }
   std::shared_ptr<ApiKeyStore> api_keys() override {
     return std::make_shared<SqlApiKeyStore>(pool_);
+  }
+  std::shared_ptr<CertificateStore> certificates() override {
+    return MakeSqlCertificateStore(pool_);
   }
   int schema_version() const override { return schema_version_; }
 

@@ -105,6 +105,10 @@ struct SecretsConfig {
   std::filesystem::path sender_hmac_key_file;      // main server (secret)
   std::filesystem::path envelope_public_key_file;  // proxy seals to it; main server checks it
   std::filesystem::path envelope_secret_key_file;  // main server (secret)
+  // Optional, main server: the CA that signs the CRL it publishes at GET /api/v1/crl. Both or
+  // neither; the key is a secret file.
+  std::filesystem::path ca_cert_file;
+  std::filesystem::path ca_key_file;
 };
 
 struct ProxyConfig {
@@ -131,6 +135,9 @@ struct MainServerConfig {
   DatabaseConfig database;
   SecretsConfig secrets;
   std::string log_level = "info";
+  // Optional: the audit log of the admin certificate API (/api/v1/admin/certificates), which
+  // answers 503 without it.
+  std::filesystem::path audit_log_file;
 };
 
 struct WorkerConfig {

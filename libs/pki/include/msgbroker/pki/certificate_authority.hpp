@@ -10,6 +10,7 @@
 // Serial numbers are 128 random bits. Keys are ECDSA P-256 by default, RSA-3072 optional.
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -53,6 +54,40 @@ struct ServiceCertificateRequest {
   KeyAlgorithm algorithm = KeyAlgorithm::kEcdsaP256;
 };
 
+// CRL reason codes of RFC 5280 section 5.3.1 that an operator may give (certificateHold and
+// removeFromCRL are not used: suspension is done in the registry, not in the CRL).
+enum class RevocationReason : int {
+  kUnspecified = 0,
+  kKeyCompromise = 1,
+  kCaCompromise = 2,
+  kAffiliationChanged = 3,
+  kSuperseded = 4,
+  kCessationOfOperation = 5,
+  kPrivilegeWithdrawn = 9,
+};
+// "unspecified", "key-compromise", "ca-compromise", "affiliation-changed", "superseded",
+// "cessation-of-operation", "privilege-withdrawn".
+std::string_view RevocationReasonName(RevocationReason reason) noexcept;
+std::optional<RevocationReason> ParseRevocationReason(std::string_view name) noexcept;
+
+struct RevokedEntry {
+  std::string serial_hex;  // as CertificateInfo::serial_hex
+  SystemTime revoked_at{};
+  RevocationReason reason = RevocationReason::kUnspecified;
+};
+
+struct CrlRequest {
+  std::vector<RevokedEntry> revoked;
+  SystemTime this_update{};
+  std::chrono::seconds validity{std::chrono::hours{24}};  // nextUpdate = this_update + validity
+  std::uint64_t crl_number = 1;  // must grow with every CRL the CA publishes
+};
+
+struct Crl {
+  std::string pem;
+  std::string der;
+};
+
 class CertificateAuthority {
  public:
   ~CertificateAuthority();
@@ -71,6 +106,16 @@ class CertificateAuthority {
 
   Result<IssuedCertificate> IssueClient(const ClientCertificateRequest& request) const;
   Result<IssuedCertificate> IssueService(const ServiceCertificateRequest& request) const;
+  // A client certificate over the public key of a PEM PKCS#10 request. The request's signature
+  // must verify (proof of possession) and its key must be RSA >= 2048 bits or EC P-256/P-384.
+  // Subject, SANs, EKU and validity come from `request` exactly as for IssueClient; nothing of
+  // the CSR but its public key is used (requested extensions are ignored). `algorithm` is unused.
+  // The result has an empty private_key_pem. Errors: kInvalidRequest, field "csr".
+  Result<IssuedCertificate> SignClientCsr(const ClientCertificateRequest& request,
+                                          std::string_view csr_pem) const;
+  // An X.509 v2 CRL signed by this CA (SHA-256): the revoked serials with their revocation dates
+  // and reason codes, thisUpdate/nextUpdate, a CRL number and the authority key identifier.
+  Result<Crl> MakeCrl(const CrlRequest& request) const;
 
   const std::string& certificate_pem() const;
   const CertificateInfo& info() const;
@@ -80,6 +125,14 @@ class CertificateAuthority {
   explicit CertificateAuthority(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// A password-protected PKCS#12 bundle (DER) holding the certificate, its private key and the CA
+// certificate: keys and certificates encrypted with PBES2/PBKDF2 AES-256-CBC, HMAC-SHA-256 MAC.
+// The password must not be empty. Errors: kInvalidRequest for unparsable PEM or a key that does
+// not match the certificate.
+Result<std::string> MakePkcs12(std::string_view certificate_pem, std::string_view private_key_pem,
+                               std::string_view ca_certificate_pem, std::string_view password,
+                               std::string_view friendly_name);
 
 // Writes `contents` to `path` atomically (temp file + rename) with the given permissions.
 Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents,

@@ -21,6 +21,7 @@
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/core/result.hpp"
 #include "msgbroker/storage/api_key_store.hpp"
+#include "msgbroker/storage/certificate_store.hpp"
 #include "msgbroker/storage/client_registry.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
@@ -34,6 +35,8 @@ class Database {
   virtual std::shared_ptr<ClientRegistry> clients() = 0;
   // API keys (schema version 4; docs/adr/0012).
   virtual std::shared_ptr<ApiKeyStore> api_keys() = 0;
+  // Certificate lifecycle (revocation, listing) on the same tables; schema version 2.
+  virtual std::shared_ptr<CertificateStore> certificates() = 0;
   // The schema version reached at open.
   virtual int schema_version() const = 0;
   // Cheap liveness probe (through the message store).

@@ -34,6 +34,7 @@ class SqliteDatabase : public Database {
   std::shared_ptr<MessageStore> messages() override;
   std::shared_ptr<ClientRegistry> clients() override;
   std::shared_ptr<ApiKeyStore> api_keys() override;
+  std::shared_ptr<CertificateStore> certificates() override;
 
  private:
   struct Impl;

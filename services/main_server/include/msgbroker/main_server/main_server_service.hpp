@@ -6,11 +6,19 @@
 //  GET  /api/v1/messages          admin certificate; filters: status, client_id, from, to,
 //                                 sender_number (exact); page, page_size
 //  GET  /api/v1/messages/{id}     admin certificate
+//  GET  /api/v1/crl               any verified certificate; the current CRL (PEM)
+//  GET  /api/v1/admin/certificates                      admin certificate; audited
+//  POST /api/v1/admin/certificates/{fingerprint}/revoke admin certificate; audited
+//
+// With a CertificateStore (MainServerOptions::certificates) a background task applies ended
+// renewal overlaps (RevokeDue) and keeps a snapshot of revoked service-certificate fingerprints;
+// a request whose service certificate is in it gets 403 CLIENT_REVOKED (ADR 0009).
 //
 // Handlers run on the I/O threads only long enough to check the caller; decryption and SQL run
 // on a bounded blocking pool (`blocking_threads`), which answers through the Responder.
 
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -22,6 +30,8 @@
 #include "msgbroker/crypto/sender_hasher.hpp"
 #include "msgbroker/net/router.hpp"
 #include "msgbroker/net/standard_endpoints.hpp"
+#include "msgbroker/pki/certificate_authority.hpp"
+#include "msgbroker/storage/certificate_store.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
 namespace prometheus {
@@ -37,6 +47,18 @@ struct MainServerOptions {
   std::chrono::milliseconds database_probe_interval{1000};
   // Called after the first ping and whenever the database's availability changes (readiness).
   std::function<void(bool available)> on_database_availability;
+  // Optional (schema version 2): every `certificate_refresh_interval`, on a thread of its own,
+  // ended renewal overlaps are revoked (RevokeDue) and the revoked service certificates are
+  // re-read; requests with one of them are refused. On a database error the last snapshot stays.
+  std::shared_ptr<storage::CertificateStore> certificates;
+  std::chrono::milliseconds certificate_refresh_interval{2000};
+  // Optional, with `certificates`: the CA that signs the CRL served at GET /api/v1/crl. The CRL
+  // is made by the same background task when the revoked set changes or half its validity is
+  // gone. Without it the endpoint answers 503 SERVICE_UNAVAILABLE.
+  std::shared_ptr<const pki::CertificateAuthority> crl_signer;
+  std::chrono::seconds crl_validity{std::chrono::hours{24}};
+  // With `certificates`: the audit log of the admin certificate API; without it that API is 503.
+  std::filesystem::path audit_log;
 };
 
 class MainServerService {
