@@ -482,318 +482,319 @@ TEST_P(DatabaseContractTest, RegistryReportsAHalfSetRateLimitAsCorrupted) {
   auto identities = registry_->ListClients();
   ASSERT_FALSE(identities);
   EXPECT_EQ(identities.error().code, ErrorCode::kDataCorrupted);
-  // ---- certificate lifecycle (schema version 2)
-  // --------------------------------------------------
+}
 
-  CertificateRecord MakeServiceRecord(std::string_view fingerprint, std::string_view role,
-                                      SystemTime not_after) {
-    CertificateRecord record;
-    record.kind = CertificateKind::kService;
-    record.fingerprint_sha256 = std::string(fingerprint);
-    record.serial_hex = "5e" + std::string(fingerprint);
-    record.owner = std::string(role);
-    record.domain = "localhost,proxy.internal";
-    record.not_before = not_after - std::chrono::hours(24 * 825);
-    record.not_after = not_after;
-    record.created_at = record.not_before;
-    return record;
-  }
+// ---- certificate lifecycle (schema version 2) --------------------------------------------------
 
-  class CertificateContract {
-   public:
-    // Three clients in two domains, certificates expiring at t0 + 10, 20, 30, 40 days.
-    static void Seed(ClientRegistry& registry, SystemTime t0) {
-      const auto day = std::chrono::hours(24);
-      ASSERT_TRUE(registry.CreateClient(MakeClient("acme", t0)));
-      ASSERT_TRUE(registry.CreateClient(MakeClient("globex", t0)));
-      Client other = MakeClient("initech", t0);
-      other.domain = "acme.example";
-      ASSERT_TRUE(registry.CreateClient(other));
-      int n = 0;
-      for (const auto& [fp, client] : {std::pair{"fp-1", "acme"}, std::pair{"fp-2", "globex"},
-                                       std::pair{"fp-3", "initech"}, std::pair{"fp-4", "acme"}}) {
-        ClientCertificate cert = MakeCertificate(fp, client, t0);
-        cert.serial_hex = std::string("5e") + fp;
-        cert.not_after = t0 + day * (10 * ++n);
-        ASSERT_TRUE(registry.AddCertificate(cert));
-      }
+CertificateRecord MakeServiceRecord(std::string_view fingerprint, std::string_view role,
+                                    SystemTime not_after) {
+  CertificateRecord record;
+  record.kind = CertificateKind::kService;
+  record.fingerprint_sha256 = std::string(fingerprint);
+  record.serial_hex = "5e" + std::string(fingerprint);
+  record.owner = std::string(role);
+  record.domain = "localhost,proxy.internal";
+  record.not_before = not_after - std::chrono::hours(24 * 825);
+  record.not_after = not_after;
+  record.created_at = record.not_before;
+  return record;
+}
+
+class CertificateContract {
+ public:
+  // Three clients in two domains, certificates expiring at t0 + 10, 20, 30, 40 days.
+  static void Seed(ClientRegistry& registry, SystemTime t0) {
+    const auto day = std::chrono::hours(24);
+    ASSERT_TRUE(registry.CreateClient(MakeClient("acme", t0)));
+    ASSERT_TRUE(registry.CreateClient(MakeClient("globex", t0)));
+    Client other = MakeClient("initech", t0);
+    other.domain = "acme.example";
+    ASSERT_TRUE(registry.CreateClient(other));
+    int n = 0;
+    for (const auto& [fp, client] : {std::pair{"fp-1", "acme"}, std::pair{"fp-2", "globex"},
+                                     std::pair{"fp-3", "initech"}, std::pair{"fp-4", "acme"}}) {
+      ClientCertificate cert = MakeCertificate(fp, client, t0);
+      cert.serial_hex = std::string("5e") + fp;
+      cert.not_after = t0 + day * (10 * ++n);
+      ASSERT_TRUE(registry.AddCertificate(cert));
     }
+  }
+};
+
+std::vector<std::string> Fingerprints(const CertificatePage& page) {
+  std::vector<std::string> out;
+  for (const auto& item : page.items) out.push_back(item.fingerprint_sha256);
+  return out;
+}
+
+TEST_P(DatabaseContractTest, CertificatesListWithFiltersAndPages) {
+  const SystemTime t0 = clock_.Now();
+  CertificateContract::Seed(*registry_, t0);
+  auto certificates = db_->certificates();
+  const auto list = [&](CertificateQuery query) {
+    auto page = certificates->List(query);
+    EXPECT_TRUE(page) << page.error().message;
+    return page ? *page : CertificatePage{};
   };
+  auto all = list({});
+  EXPECT_EQ(all.total, 4u);
+  EXPECT_THAT(Fingerprints(all), ::testing::ElementsAre("fp-1", "fp-2", "fp-3", "fp-4"));
+  const CertificateRecord& first = all.items.at(0);
+  EXPECT_EQ(first.kind, CertificateKind::kClient);
+  EXPECT_EQ(first.owner, "acme");
+  EXPECT_EQ(first.domain, "acme.example");
+  EXPECT_EQ(first.serial_hex, "5efp-1");
+  EXPECT_EQ(first.not_after, t0 + std::chrono::hours(24 * 10));
+  EXPECT_EQ(first.status, CertificateStatus::kActive);
+  EXPECT_FALSE(first.revoked_at.has_value());
+  EXPECT_EQ(first.revocation_reason, "");
 
-  std::vector<std::string> Fingerprints(const CertificatePage& page) {
-    std::vector<std::string> out;
-    for (const auto& item : page.items) out.push_back(item.fingerprint_sha256);
-    return out;
-  }
+  auto by_domain = list({.domain = "acme.example"});
+  EXPECT_EQ(by_domain.total, 3u);
+  EXPECT_THAT(Fingerprints(by_domain), ::testing::ElementsAre("fp-1", "fp-3", "fp-4"));
+  // Expiring within 25 days of t0 + 5 days: not_after in [t0+5d, t0+30d).
+  auto expiring = list({.not_after_from = t0 + std::chrono::hours(24 * 5),
+                        .not_after_to = t0 + std::chrono::hours(24 * 30)});
+  EXPECT_THAT(Fingerprints(expiring), ::testing::ElementsAre("fp-1", "fp-2"));
+  auto second_page = list({.page = 2, .page_size = 3});
+  EXPECT_EQ(second_page.total, 4u);
+  EXPECT_EQ(second_page.page, 2u);
+  EXPECT_THAT(Fingerprints(second_page), ::testing::ElementsAre("fp-4"));
+  auto past_the_end = list({.page = 3, .page_size = 3});
+  EXPECT_EQ(past_the_end.total, 4u);
+  EXPECT_TRUE(past_the_end.items.empty());
 
-  TEST_P(DatabaseContractTest, CertificatesListWithFiltersAndPages) {
-    const SystemTime t0 = clock_.Now();
-    CertificateContract::Seed(*registry_, t0);
-    auto certificates = db_->certificates();
-    const auto list = [&](CertificateQuery query) {
-      auto page = certificates->List(query);
-      EXPECT_TRUE(page) << page.error().message;
-      return page ? *page : CertificatePage{};
-    };
-    auto all = list({});
-    EXPECT_EQ(all.total, 4u);
-    EXPECT_THAT(Fingerprints(all), ::testing::ElementsAre("fp-1", "fp-2", "fp-3", "fp-4"));
-    const CertificateRecord& first = all.items.at(0);
-    EXPECT_EQ(first.kind, CertificateKind::kClient);
-    EXPECT_EQ(first.owner, "acme");
-    EXPECT_EQ(first.domain, "acme.example");
-    EXPECT_EQ(first.serial_hex, "5efp-1");
-    EXPECT_EQ(first.not_after, t0 + std::chrono::hours(24 * 10));
-    EXPECT_EQ(first.status, CertificateStatus::kActive);
-    EXPECT_FALSE(first.revoked_at.has_value());
-    EXPECT_EQ(first.revocation_reason, "");
+  ASSERT_TRUE(certificates->Revoke(CertificateKind::kClient, "fp-2", "key-compromise", t0));
+  auto revoked = list({.status = CertificateStatus::kRevoked});
+  EXPECT_THAT(Fingerprints(revoked), ::testing::ElementsAre("fp-2"));
+  auto active_acme = list({.status = CertificateStatus::kActive, .domain = "globex.example"});
+  EXPECT_EQ(active_acme.total, 0u);
 
-    auto by_domain = list({.domain = "acme.example"});
-    EXPECT_EQ(by_domain.total, 3u);
-    EXPECT_THAT(Fingerprints(by_domain), ::testing::ElementsAre("fp-1", "fp-3", "fp-4"));
-    // Expiring within 25 days of t0 + 5 days: not_after in [t0+5d, t0+30d).
-    auto expiring = list({.not_after_from = t0 + std::chrono::hours(24 * 5),
-                          .not_after_to = t0 + std::chrono::hours(24 * 30)});
-    EXPECT_THAT(Fingerprints(expiring), ::testing::ElementsAre("fp-1", "fp-2"));
-    auto second_page = list({.page = 2, .page_size = 3});
-    EXPECT_EQ(second_page.total, 4u);
-    EXPECT_EQ(second_page.page, 2u);
-    EXPECT_THAT(Fingerprints(second_page), ::testing::ElementsAre("fp-4"));
-    auto past_the_end = list({.page = 3, .page_size = 3});
-    EXPECT_EQ(past_the_end.total, 4u);
-    EXPECT_TRUE(past_the_end.items.empty());
-
-    ASSERT_TRUE(certificates->Revoke(CertificateKind::kClient, "fp-2", "key-compromise", t0));
-    auto revoked = list({.status = CertificateStatus::kRevoked});
-    EXPECT_THAT(Fingerprints(revoked), ::testing::ElementsAre("fp-2"));
-    auto active_acme = list({.status = CertificateStatus::kActive, .domain = "globex.example"});
-    EXPECT_EQ(active_acme.total, 0u);
-
-    for (const CertificateQuery& bad :
-         {CertificateQuery{.page = 0}, CertificateQuery{.page_size = 0},
-          CertificateQuery{.page_size = 501},
-          CertificateQuery{.kind = CertificateKind::kService, .domain = "x"}}) {
-      auto refused = certificates->List(bad);
-      ASSERT_FALSE(refused);
-      EXPECT_EQ(refused.error().code, ErrorCode::kInvalidQuery);
-    }
-    // A filter value that looks like SQL is only a value.
-    EXPECT_EQ(list({.domain = "x' OR '1'='1"}).total, 0u);
-  }
-
-  TEST_P(DatabaseContractTest, RevokingOneCertificateKeepsTheFirstReasonAndFeedsTheProxy) {
-    const SystemTime t0 = clock_.Now();
-    CertificateContract::Seed(*registry_, t0);
-    auto certificates = db_->certificates();
-    ASSERT_TRUE(
-        certificates->Revoke(CertificateKind::kClient, "fp-1", "key-compromise", t0 + seconds(7)));
-    auto again = certificates->Revoke(CertificateKind::kClient, "fp-1", "unspecified", t0);
-    ASSERT_FALSE(again);
-    EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
-    auto missing = certificates->Revoke(CertificateKind::kClient, "fp-none", "unspecified", t0);
-    ASSERT_FALSE(missing);
-    EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
-    // A client certificate is not a service certificate.
-    auto wrong_kind = certificates->Revoke(CertificateKind::kService, "fp-2", "unspecified", t0);
-    ASSERT_FALSE(wrong_kind);
-    EXPECT_EQ(wrong_kind.error().code, ErrorCode::kNotFound);
-    auto no_reason = certificates->Revoke(CertificateKind::kClient, "fp-2", "", t0);
-    ASSERT_FALSE(no_reason);
-    EXPECT_EQ(no_reason.error().code, ErrorCode::kInvalidRequest);
-
-    auto found = certificates->FindBySerial("5efp-1");
-    ASSERT_TRUE(found && *found);
-    EXPECT_EQ((*found)->fingerprint_sha256, "fp-1");
-    EXPECT_EQ((*found)->status, CertificateStatus::kRevoked);
-    EXPECT_EQ((*found)->revoked_at, t0 + seconds(7));
-    EXPECT_EQ((*found)->revocation_reason, "key-compromise");
-    // The registry (what proxies snapshot) sees the revocation; the client itself stays active.
-    auto identity = registry_->FindByFingerprint("fp-1");
-    ASSERT_TRUE(identity && *identity);
-    EXPECT_EQ((*identity)->certificate.status, CertificateStatus::kRevoked);
-    EXPECT_EQ((*identity)->client.status, ClientStatus::kActive);
-    auto unknown = certificates->FindBySerial("nope");
-    ASSERT_TRUE(unknown);
-    EXPECT_FALSE(*unknown);
-  }
-
-  TEST_P(DatabaseContractTest, ServiceCertificatesAreRecordedListedAndRevoked) {
-    const SystemTime t0 = clock_.Now();
-    auto certificates = db_->certificates();
-    ASSERT_TRUE(certificates->AddServiceCertificate(
-        MakeServiceRecord("sfp-2", "proxy", t0 + std::chrono::hours(48))));
-    ASSERT_TRUE(certificates->AddServiceCertificate(
-        MakeServiceRecord("sfp-1", "main-server", t0 + std::chrono::hours(24))));
-    auto duplicate = certificates->AddServiceCertificate(
-        MakeServiceRecord("sfp-1", "worker", t0 + std::chrono::hours(24)));
-    ASSERT_FALSE(duplicate);
-    EXPECT_EQ(duplicate.error().code, ErrorCode::kAlreadyExists);
-    CertificateRecord client_kind = MakeServiceRecord("sfp-3", "proxy", t0);
-    client_kind.kind = CertificateKind::kClient;
-    EXPECT_FALSE(certificates->AddServiceCertificate(client_kind));
-
-    auto page = certificates->List({.kind = CertificateKind::kService});
-    ASSERT_TRUE(page) << page.error().message;
-    EXPECT_EQ(page->total, 2u);
-    EXPECT_THAT(Fingerprints(*page), ::testing::ElementsAre("sfp-1", "sfp-2"));
-    EXPECT_EQ(page->items.at(0).kind, CertificateKind::kService);
-    EXPECT_EQ(page->items.at(0).owner, "main-server");
-    EXPECT_EQ(page->items.at(0).domain, "localhost,proxy.internal");
-    // Client listings do not show service certificates.
-    auto clients = certificates->List({});
-    ASSERT_TRUE(clients);
-    EXPECT_EQ(clients->total, 0u);
-
-    ASSERT_TRUE(certificates->Revoke(CertificateKind::kService, "sfp-2", "cessation-of-operation",
-                                     t0 + seconds(3)));
-    auto found = certificates->FindByFingerprint("sfp-2");
-    ASSERT_TRUE(found && *found);
-    EXPECT_EQ((*found)->kind, CertificateKind::kService);
-    EXPECT_EQ((*found)->status, CertificateStatus::kRevoked);
-    EXPECT_EQ((*found)->revocation_reason, "cessation-of-operation");
-  }
-
-  TEST_P(DatabaseContractTest, ARenewedCertificateIsRevokedAsSupersededWhenItsOverlapEnds) {
-    const SystemTime t0 = clock_.Now();
-    CertificateContract::Seed(*registry_, t0);
-    auto certificates = db_->certificates();
-    ASSERT_TRUE(certificates->ScheduleRevocation("fp-1", t0 + std::chrono::hours(24)));
-    auto missing = certificates->ScheduleRevocation("fp-none", t0);
-    ASSERT_FALSE(missing);
-    EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
-
-    auto early = certificates->RevokeDue(t0 + std::chrono::hours(23));
-    ASSERT_TRUE(early) << early.error().message;
-    EXPECT_EQ(*early, 0u);
-    auto pending = certificates->FindByFingerprint("fp-1");
-    ASSERT_TRUE(pending && *pending);
-    EXPECT_EQ((*pending)->status, CertificateStatus::kActive);
-    EXPECT_EQ((*pending)->revoke_after, t0 + std::chrono::hours(24));
-
-    auto due = certificates->RevokeDue(t0 + std::chrono::hours(25));
-    ASSERT_TRUE(due) << due.error().message;
-    EXPECT_EQ(*due, 1u);
-    auto revoked = certificates->FindByFingerprint("fp-1");
-    ASSERT_TRUE(revoked && *revoked);
-    EXPECT_EQ((*revoked)->status, CertificateStatus::kRevoked);
-    EXPECT_EQ((*revoked)->revoked_at, t0 + std::chrono::hours(24));
-    EXPECT_EQ((*revoked)->revocation_reason, "superseded");
-    auto done = certificates->ScheduleRevocation("fp-1", t0);
-    ASSERT_FALSE(done);
-    EXPECT_EQ(done.error().code, ErrorCode::kAlreadyExists);
-
-    ASSERT_TRUE(certificates->AddServiceCertificate(
-        MakeServiceRecord("sfp-1", "proxy", t0 + std::chrono::hours(48))));
-    ASSERT_TRUE(certificates->Revoke(CertificateKind::kService, "sfp-1", "key-compromise",
-                                     t0 + std::chrono::hours(1)));
-    auto all_revoked = certificates->ListRevoked();
-    ASSERT_TRUE(all_revoked) << all_revoked.error().message;
-    ASSERT_EQ(all_revoked->size(), 2u);
-    EXPECT_EQ((*all_revoked)[0].fingerprint_sha256, "sfp-1");  // revoked first
-    EXPECT_EQ((*all_revoked)[1].fingerprint_sha256, "fp-1");
-  }
-
-  TEST_P(DatabaseContractTest, ReopeningIsANoOpAndKeepsTheData) {
-    const StoredMessage m = MakeMessage(clock_.Now());
-    InsertOk(*store_, {m});
-    store_.reset();
-    registry_.reset();
-    db_.reset();
-    clock_.Advance(std::chrono::hours(1));
-    auto again = Open();
-    ASSERT_NE(again, nullptr);
-    EXPECT_EQ(again->schema_version(), kLatestSchemaVersion);
-    EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kLatestSchemaVersion);
-    auto got = again->messages()->Get(m.id);
-    ASSERT_TRUE(got && *got);
-    ExpectSameMessage(**got, m);
-  }
-
-  TEST_P(DatabaseContractTest, ANewerSchemaIsRefused) {
-    store_.reset();
-    registry_.reset();
-    db_.reset();
-    backend_->Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)");
-    auto refused = OpenDatabase(Options(), clock_);
+  for (const CertificateQuery& bad :
+       {CertificateQuery{.page = 0}, CertificateQuery{.page_size = 0},
+        CertificateQuery{.page_size = 501},
+        CertificateQuery{.kind = CertificateKind::kService, .domain = "x"}}) {
+    auto refused = certificates->List(bad);
     ASSERT_FALSE(refused);
-    EXPECT_EQ(refused.error().code, ErrorCode::kDataCorrupted);
-    EXPECT_THAT(refused.error().message,
-                HasSubstr("schema version 99 is newer than this program supports (" +
-                          std::to_string(kLatestSchemaVersion) + ")"));
-    EXPECT_EQ(backend_->QueryInt("SELECT max(version) FROM schema_migrations"), 99);
+    EXPECT_EQ(refused.error().code, ErrorCode::kInvalidQuery);
   }
+  // A filter value that looks like SQL is only a value.
+  EXPECT_EQ(list({.domain = "x' OR '1'='1"}).total, 0u);
+}
 
-  // A fresh database for each thread's test: the fixture's own database is already migrated.
-  TEST_P(DatabaseContractTest, MigrationsDisabledLeaveAFreshDatabaseAlone) {
-    auto fresh = GetParam().make();
-    ASSERT_NE(fresh, nullptr);
-    DatabaseOptions options = Options();
-    options.url = fresh->url();
-    options.migrate = false;
-    auto refused = OpenDatabase(options, clock_);
-    ASSERT_FALSE(refused);
-    EXPECT_EQ(refused.error().code, ErrorCode::kDatabaseUnavailable);
-    EXPECT_THAT(refused.error().message, HasSubstr("migrations are disabled"));
-    options.migrate = true;
-    auto opened = OpenDatabase(options, clock_);
-    ASSERT_TRUE(opened) << opened.error().message;
-    EXPECT_EQ((*opened)->schema_version(), kLatestSchemaVersion);
+TEST_P(DatabaseContractTest, RevokingOneCertificateKeepsTheFirstReasonAndFeedsTheProxy) {
+  const SystemTime t0 = clock_.Now();
+  CertificateContract::Seed(*registry_, t0);
+  auto certificates = db_->certificates();
+  ASSERT_TRUE(
+      certificates->Revoke(CertificateKind::kClient, "fp-1", "key-compromise", t0 + seconds(7)));
+  auto again = certificates->Revoke(CertificateKind::kClient, "fp-1", "unspecified", t0);
+  ASSERT_FALSE(again);
+  EXPECT_EQ(again.error().code, ErrorCode::kAlreadyExists);
+  auto missing = certificates->Revoke(CertificateKind::kClient, "fp-none", "unspecified", t0);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+  // A client certificate is not a service certificate.
+  auto wrong_kind = certificates->Revoke(CertificateKind::kService, "fp-2", "unspecified", t0);
+  ASSERT_FALSE(wrong_kind);
+  EXPECT_EQ(wrong_kind.error().code, ErrorCode::kNotFound);
+  auto no_reason = certificates->Revoke(CertificateKind::kClient, "fp-2", "", t0);
+  ASSERT_FALSE(no_reason);
+  EXPECT_EQ(no_reason.error().code, ErrorCode::kInvalidRequest);
+
+  auto found = certificates->FindBySerial("5efp-1");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->fingerprint_sha256, "fp-1");
+  EXPECT_EQ((*found)->status, CertificateStatus::kRevoked);
+  EXPECT_EQ((*found)->revoked_at, t0 + seconds(7));
+  EXPECT_EQ((*found)->revocation_reason, "key-compromise");
+  // The registry (what proxies snapshot) sees the revocation; the client itself stays active.
+  auto identity = registry_->FindByFingerprint("fp-1");
+  ASSERT_TRUE(identity && *identity);
+  EXPECT_EQ((*identity)->certificate.status, CertificateStatus::kRevoked);
+  EXPECT_EQ((*identity)->client.status, ClientStatus::kActive);
+  auto unknown = certificates->FindBySerial("nope");
+  ASSERT_TRUE(unknown);
+  EXPECT_FALSE(*unknown);
+}
+
+TEST_P(DatabaseContractTest, ServiceCertificatesAreRecordedListedAndRevoked) {
+  const SystemTime t0 = clock_.Now();
+  auto certificates = db_->certificates();
+  ASSERT_TRUE(certificates->AddServiceCertificate(
+      MakeServiceRecord("sfp-2", "proxy", t0 + std::chrono::hours(48))));
+  ASSERT_TRUE(certificates->AddServiceCertificate(
+      MakeServiceRecord("sfp-1", "main-server", t0 + std::chrono::hours(24))));
+  auto duplicate = certificates->AddServiceCertificate(
+      MakeServiceRecord("sfp-1", "worker", t0 + std::chrono::hours(24)));
+  ASSERT_FALSE(duplicate);
+  EXPECT_EQ(duplicate.error().code, ErrorCode::kAlreadyExists);
+  CertificateRecord client_kind = MakeServiceRecord("sfp-3", "proxy", t0);
+  client_kind.kind = CertificateKind::kClient;
+  EXPECT_FALSE(certificates->AddServiceCertificate(client_kind));
+
+  auto page = certificates->List({.kind = CertificateKind::kService});
+  ASSERT_TRUE(page) << page.error().message;
+  EXPECT_EQ(page->total, 2u);
+  EXPECT_THAT(Fingerprints(*page), ::testing::ElementsAre("sfp-1", "sfp-2"));
+  EXPECT_EQ(page->items.at(0).kind, CertificateKind::kService);
+  EXPECT_EQ(page->items.at(0).owner, "main-server");
+  EXPECT_EQ(page->items.at(0).domain, "localhost,proxy.internal");
+  // Client listings do not show service certificates.
+  auto clients = certificates->List({});
+  ASSERT_TRUE(clients);
+  EXPECT_EQ(clients->total, 0u);
+
+  ASSERT_TRUE(certificates->Revoke(CertificateKind::kService, "sfp-2", "cessation-of-operation",
+                                   t0 + seconds(3)));
+  auto found = certificates->FindByFingerprint("sfp-2");
+  ASSERT_TRUE(found && *found);
+  EXPECT_EQ((*found)->kind, CertificateKind::kService);
+  EXPECT_EQ((*found)->status, CertificateStatus::kRevoked);
+  EXPECT_EQ((*found)->revocation_reason, "cessation-of-operation");
+}
+
+TEST_P(DatabaseContractTest, ARenewedCertificateIsRevokedAsSupersededWhenItsOverlapEnds) {
+  const SystemTime t0 = clock_.Now();
+  CertificateContract::Seed(*registry_, t0);
+  auto certificates = db_->certificates();
+  ASSERT_TRUE(certificates->ScheduleRevocation("fp-1", t0 + std::chrono::hours(24)));
+  auto missing = certificates->ScheduleRevocation("fp-none", t0);
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
+
+  auto early = certificates->RevokeDue(t0 + std::chrono::hours(23));
+  ASSERT_TRUE(early) << early.error().message;
+  EXPECT_EQ(*early, 0u);
+  auto pending = certificates->FindByFingerprint("fp-1");
+  ASSERT_TRUE(pending && *pending);
+  EXPECT_EQ((*pending)->status, CertificateStatus::kActive);
+  EXPECT_EQ((*pending)->revoke_after, t0 + std::chrono::hours(24));
+
+  auto due = certificates->RevokeDue(t0 + std::chrono::hours(25));
+  ASSERT_TRUE(due) << due.error().message;
+  EXPECT_EQ(*due, 1u);
+  auto revoked = certificates->FindByFingerprint("fp-1");
+  ASSERT_TRUE(revoked && *revoked);
+  EXPECT_EQ((*revoked)->status, CertificateStatus::kRevoked);
+  EXPECT_EQ((*revoked)->revoked_at, t0 + std::chrono::hours(24));
+  EXPECT_EQ((*revoked)->revocation_reason, "superseded");
+  auto done = certificates->ScheduleRevocation("fp-1", t0);
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().code, ErrorCode::kAlreadyExists);
+
+  ASSERT_TRUE(certificates->AddServiceCertificate(
+      MakeServiceRecord("sfp-1", "proxy", t0 + std::chrono::hours(48))));
+  ASSERT_TRUE(certificates->Revoke(CertificateKind::kService, "sfp-1", "key-compromise",
+                                   t0 + std::chrono::hours(1)));
+  auto all_revoked = certificates->ListRevoked();
+  ASSERT_TRUE(all_revoked) << all_revoked.error().message;
+  ASSERT_EQ(all_revoked->size(), 2u);
+  EXPECT_EQ((*all_revoked)[0].fingerprint_sha256, "sfp-1");  // revoked first
+  EXPECT_EQ((*all_revoked)[1].fingerprint_sha256, "fp-1");
+}
+
+TEST_P(DatabaseContractTest, ReopeningIsANoOpAndKeepsTheData) {
+  const StoredMessage m = MakeMessage(clock_.Now());
+  InsertOk(*store_, {m});
+  store_.reset();
+  registry_.reset();
+  db_.reset();
+  clock_.Advance(std::chrono::hours(1));
+  auto again = Open();
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again->schema_version(), kLatestSchemaVersion);
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kLatestSchemaVersion);
+  auto got = again->messages()->Get(m.id);
+  ASSERT_TRUE(got && *got);
+  ExpectSameMessage(**got, m);
+}
+
+TEST_P(DatabaseContractTest, ANewerSchemaIsRefused) {
+  store_.reset();
+  registry_.reset();
+  db_.reset();
+  backend_->Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)");
+  auto refused = OpenDatabase(Options(), clock_);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDataCorrupted);
+  EXPECT_THAT(refused.error().message,
+              HasSubstr("schema version 99 is newer than this program supports (" +
+                        std::to_string(kLatestSchemaVersion) + ")"));
+  EXPECT_EQ(backend_->QueryInt("SELECT max(version) FROM schema_migrations"), 99);
+}
+
+// A fresh database for each thread's test: the fixture's own database is already migrated.
+TEST_P(DatabaseContractTest, MigrationsDisabledLeaveAFreshDatabaseAlone) {
+  auto fresh = GetParam().make();
+  ASSERT_NE(fresh, nullptr);
+  DatabaseOptions options = Options();
+  options.url = fresh->url();
+  options.migrate = false;
+  auto refused = OpenDatabase(options, clock_);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, ErrorCode::kDatabaseUnavailable);
+  EXPECT_THAT(refused.error().message, HasSubstr("migrations are disabled"));
+  options.migrate = true;
+  auto opened = OpenDatabase(options, clock_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  EXPECT_EQ((*opened)->schema_version(), kLatestSchemaVersion);
+}
+
+TEST_P(DatabaseContractTest, ConcurrentOpensApplyEachMigrationOnce) {
+  auto fresh = GetParam().make();
+  ASSERT_NE(fresh, nullptr);
+  DatabaseOptions options = Options();
+  options.url = fresh->url();
+  std::atomic<int> opened{0};
+  std::vector<std::string> errors(4);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) {
+    threads.emplace_back([&, i] {
+      auto db = OpenDatabase(options, clock_);
+      if (!db) {
+        errors[static_cast<std::size_t>(i)] = db.error().message;
+        return;
+      }
+      if ((*db)->schema_version() == kLatestSchemaVersion && (*db)->Ping()) ++opened;
+    });
   }
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors) EXPECT_EQ(e, "");
+  EXPECT_EQ(opened.load(), 4);
+  EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kLatestSchemaVersion);
+}
 
-  TEST_P(DatabaseContractTest, ConcurrentOpensApplyEachMigrationOnce) {
-    auto fresh = GetParam().make();
-    ASSERT_NE(fresh, nullptr);
-    DatabaseOptions options = Options();
-    options.url = fresh->url();
-    std::atomic<int> opened{0};
-    std::vector<std::string> errors(4);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < 4; ++i) {
-      threads.emplace_back([&, i] {
-        auto db = OpenDatabase(options, clock_);
-        if (!db) {
-          errors[static_cast<std::size_t>(i)] = db.error().message;
-          return;
+TEST_P(DatabaseContractTest, StoresOutliveTheDatabaseObject) {
+  db_.reset();
+  const StoredMessage m = MakeMessage(clock_.Now());
+  EXPECT_EQ(InsertOk(*store_, {m}), (std::vector<bool>{true}));
+  EXPECT_TRUE(registry_->CreateClient(MakeClient("acme", clock_.Now())));
+  EXPECT_TRUE(store_->Ping());
+}
+
+TEST_P(DatabaseContractTest, ConcurrentWritersAndReaders) {
+  constexpr int kThreads = 6;
+  constexpr int kBatches = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<StoredMessage> batch;
+        for (int i = 0; i < 20; ++i) {
+          batch.push_back(MakeMessage(clock_.Now() + seconds(t * 1000 + b * 20 + i)));
         }
-        if ((*db)->schema_version() == kLatestSchemaVersion && (*db)->Ping()) ++opened;
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (const auto& e : errors) EXPECT_EQ(e, "");
-    EXPECT_EQ(opened.load(), 4);
-    EXPECT_EQ(backend_->QueryInt("SELECT count(*) FROM schema_migrations"), kLatestSchemaVersion);
+        auto inserted = store_->InsertBatch(batch);
+        if (!inserted || std::count(inserted->begin(), inserted->end(), true) != 20) ++failures;
+        if (!store_->List(MessageQuery{})) ++failures;
+      }
+    });
   }
-
-  TEST_P(DatabaseContractTest, StoresOutliveTheDatabaseObject) {
-    db_.reset();
-    const StoredMessage m = MakeMessage(clock_.Now());
-    EXPECT_EQ(InsertOk(*store_, {m}), (std::vector<bool>{true}));
-    EXPECT_TRUE(registry_->CreateClient(MakeClient("acme", clock_.Now())));
-    EXPECT_TRUE(store_->Ping());
-  }
-
-  TEST_P(DatabaseContractTest, ConcurrentWritersAndReaders) {
-    constexpr int kThreads = 6;
-    constexpr int kBatches = 10;
-    std::vector<std::thread> threads;
-    std::atomic<int> failures{0};
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        for (int b = 0; b < kBatches; ++b) {
-          std::vector<StoredMessage> batch;
-          for (int i = 0; i < 20; ++i) {
-            batch.push_back(MakeMessage(clock_.Now() + seconds(t * 1000 + b * 20 + i)));
-          }
-          auto inserted = store_->InsertBatch(batch);
-          if (!inserted || std::count(inserted->begin(), inserted->end(), true) != 20) ++failures;
-          if (!store_->List(MessageQuery{})) ++failures;
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    EXPECT_EQ(failures.load(), 0);
-    EXPECT_EQ(ListOk(*store_, MessageQuery{}).total, std::uint64_t{kThreads * kBatches * 20});
-  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(ListOk(*store_, MessageQuery{}).total, std::uint64_t{kThreads * kBatches * 20});
+}
 
 }  // namespace
 }  // namespace msgbroker::storage::testing
