@@ -2,6 +2,7 @@
 
 #include <iostream>
 
+#include "admin_audit.hpp"
 #include "certificate_commands.hpp"
 #include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/cli/commands.hpp"
@@ -48,26 +49,6 @@ Status WriteBundle(const fs::path& dir, const std::string& name,
     return pki::WriteFileAtomically(dir / "ca.crt", ca_pem, kPublic);
   }
   return Ok();
-}
-
-// Records a done action in the audit log. A failure is reported as one: the action happened but
-// is not on record, which the operator must know.
-int Audited(std::string_view command, const fs::path& log, audit::AuditEvent event) {
-  event.actor = audit::LocalOperator();
-  event.source = "local";
-  auto recorded = audit::AppendAuditEvent(log, event, SystemClock::Instance());
-  if (!recorded) {
-    std::cerr << "msgbroker admin " << command
-              << ": done, but NOT recorded in the audit log: " << recorded.error().message << "\n";
-    return 1;
-  }
-  return 0;
-}
-
-nlohmann::json CertificateDetails(const pki::CertificateInfo& info) {
-  return {{"serial", info.serial_hex},
-          {"fingerprint_sha256", info.fingerprint_sha256},
-          {"not_after", FormatTimestamp(info.not_after)}};
 }
 
 struct CaFlags {

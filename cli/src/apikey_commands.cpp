@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "admin_audit.hpp"
 #include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/cli/commands.hpp"
 #include "msgbroker/cli/data_dir.hpp"
@@ -46,18 +47,6 @@ bool IsKeyId(std::string_view id) {
     if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
   }
   return true;
-}
-
-int Audited(std::string_view command, const std::filesystem::path& log, audit::AuditEvent event) {
-  event.actor = audit::LocalOperator();
-  event.source = "local";
-  auto recorded = audit::AppendAuditEvent(log, event, SystemClock::Instance());
-  if (!recorded) {
-    std::cerr << "msgbroker admin apikey " << command
-              << ": done, but NOT recorded in the audit log: " << recorded.error().message << "\n";
-    return 1;
-  }
-  return 0;
 }
 
 struct Opened {
@@ -138,7 +127,7 @@ int RunCreate(const CreateFlags& f) {
                             {"allowed_cidrs", key.allowed_cidrs},
                             {"expires_at", key.expires_at ? FormatTimestamp(*key.expires_at) : ""}};
   return Audited(
-      "create", opened->layout.audit_log(),
+      "apikey create", opened->layout.audit_log(),
       {.action = "apikey.create", .target = "apikey:" + key.key_id, .details = std::move(details)});
 }
 
@@ -203,7 +192,7 @@ int RunRevoke(const RevokeFlags& f) {
   nlohmann::json details = {{"client_id", (*existing)->client_id.str()}};
   if (!f.reason.empty()) details["reason"] = f.reason;
   return Audited(
-      "revoke", opened->layout.audit_log(),
+      "apikey revoke", opened->layout.audit_log(),
       {.action = "apikey.revoke", .target = "apikey:" + f.key_id, .details = std::move(details)});
 }
 

@@ -15,6 +15,7 @@
 #include <iostream>
 #include <iterator>
 
+#include "admin_audit.hpp"
 #include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/cli/commands.hpp"
 #include "msgbroker/cli/data_dir.hpp"
@@ -86,24 +87,6 @@ Result<Opened> Open(const std::string& data_dir) {
     return tl::unexpected(due.error());
   }
   return Opened{std::move(*layout), std::move(*db), std::move(certificates)};
-}
-
-int Audited(std::string_view command, const fs::path& log, audit::AuditEvent event) {
-  event.actor = audit::LocalOperator();
-  event.source = "local";
-  auto recorded = audit::AppendAuditEvent(log, event, SystemClock::Instance());
-  if (!recorded) {
-    std::cerr << "msgbroker admin " << command
-              << ": done, but NOT recorded in the audit log: " << recorded.error().message << "\n";
-    return 1;
-  }
-  return 0;
-}
-
-nlohmann::json Details(const pki::CertificateInfo& info) {
-  return {{"serial", info.serial_hex},
-          {"fingerprint_sha256", info.fingerprint_sha256},
-          {"not_after", FormatTimestamp(info.not_after)}};
 }
 
 struct BundleFlags {
@@ -233,7 +216,7 @@ int RunIssue(std::string_view command, const IssueFlags& f) {
             << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
             << FormatTimestamp(issued->info.not_after) << std::endl;
-  auto details = Details(issued->info);
+  auto details = CertificateDetails(issued->info);
   details["domain"] = f.domain;
   details["key"] = csr.empty() ? "generated" : "csr";
   details["pkcs12"] = !f.bundle.p12.empty();
@@ -321,7 +304,7 @@ int RunRenew(const RenewFlags& f) {
                                     : "stay valid until " + FormatTimestamp(overlap_end) +
                                           ", then are revoked (superseded)")
             << std::endl;
-  auto details = Details(issued->info);
+  auto details = CertificateDetails(issued->info);
   details["key"] = csr.empty() ? "generated" : "csr";
   details["pkcs12"] = !f.bundle.p12.empty();
   details["overlap_days"] = f.overlap_days;
