@@ -62,19 +62,6 @@ Result<ApiKeyIdentity> ReadIdentity(const Statement& row) {
   return identity;
 }
 
-template <typename T, typename Read>
-Result<std::vector<T>> ReadAll(Statement& stmt, Read read) {
-  std::vector<T> out;
-  for (;;) {
-    auto row = stmt.Step();
-    if (!row) return tl::unexpected(std::move(row.error()));
-    if (!*row) return out;
-    auto item = read(stmt);
-    if (!item) return tl::unexpected(std::move(item.error()));
-    out.push_back(std::move(*item));
-  }
-}
-
 }  // namespace
 
 Status SqliteApiKeyStore::Create(const ApiKey& key) {

@@ -107,20 +107,6 @@ Result<ClientIdentity> ReadIdentity(const Statement& row) {
   return ClientIdentity{std::move(*client), std::move(*cert)};
 }
 
-// Steps `stmt` to the end, reading each row with `read`.
-template <typename T, typename Read>
-Result<std::vector<T>> ReadAll(Statement& stmt, Read read) {
-  std::vector<T> out;
-  for (;;) {
-    auto row = stmt.Step();
-    if (!row) return tl::unexpected(std::move(row.error()));
-    if (!*row) return out;
-    auto item = read(stmt);
-    if (!item) return tl::unexpected(std::move(item.error()));
-    out.push_back(std::move(*item));
-  }
-}
-
 // Steps `stmt` once and reads the row if there is one.
 template <typename T, typename Read>
 Result<std::optional<T>> ReadOne(Statement& stmt, Read read) {

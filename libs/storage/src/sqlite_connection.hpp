@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "msgbroker/core/result.hpp"
 
@@ -64,6 +65,20 @@ class Statement {
   int bind_result_ = SQLITE_OK;
   int last_result_ = SQLITE_OK;
 };
+
+// Steps `stmt` to the end, reading each row with `read` (Result<T>(const Statement&)).
+template <typename T, typename Read>
+Result<std::vector<T>> ReadAll(Statement& stmt, Read read) {
+  std::vector<T> out;
+  for (;;) {
+    auto row = stmt.Step();
+    if (!row) return tl::unexpected(std::move(row.error()));
+    if (!*row) return out;
+    auto item = read(stmt);
+    if (!item) return tl::unexpected(std::move(item.error()));
+    out.push_back(std::move(*item));
+  }
+}
 
 class Connection {
  public:

@@ -81,18 +81,6 @@ Result<ApiKeyIdentity> ReadIdentity(const SqlRows& rows, std::size_t row) {
   return identity;
 }
 
-template <typename T, typename Read>
-Result<std::vector<T>> ReadAll(const SqlRows& rows, Read read) {
-  std::vector<T> out;
-  out.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    auto item = read(rows, i);
-    if (!item) return tl::unexpected(std::move(item.error()));
-    out.push_back(std::move(*item));
-  }
-  return out;
-}
-
 }  // namespace
 
 Status SqlApiKeyStore::Create(const ApiKey& key) {

@@ -95,6 +95,19 @@ class SqlRows {
   std::vector<Row> rows_;
 };
 
+// Every row of `rows` read with `read` (Result<T>(const SqlRows&, std::size_t row)).
+template <typename T, typename Read>
+Result<std::vector<T>> ReadAll(const SqlRows& rows, Read read) {
+  std::vector<T> out;
+  out.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    auto item = read(rows, i);
+    if (!item) return tl::unexpected(std::move(item.error()));
+    out.push_back(std::move(*item));
+  }
+  return out;
+}
+
 // What went wrong in the last failed call, for the callers that map it to a product error.
 enum class SqlErrorKind {
   kNone,

@@ -157,18 +157,6 @@ Result<ClientIdentity> ReadIdentity(const SqlRows& rows, std::size_t row) {
 }
 
 template <typename T, typename Read>
-Result<std::vector<T>> ReadAll(const SqlRows& rows, Read read) {
-  std::vector<T> out;
-  out.reserve(rows.size());
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    auto item = read(rows, i);
-    if (!item) return tl::unexpected(std::move(item.error()));
-    out.push_back(std::move(*item));
-  }
-  return out;
-}
-
-template <typename T, typename Read>
 Result<std::optional<T>> ReadFirst(const SqlRows& rows, Read read) {
   if (rows.empty()) return std::optional<T>();
   auto item = read(rows, 0);
