@@ -3,7 +3,6 @@
 #include <iostream>
 
 #include "msgbroker/core/clock.hpp"
-#include "msgbroker/core/time_format.hpp"
 
 namespace msgbroker::cli {
 
@@ -17,12 +16,6 @@ int Audited(std::string_view command, const std::filesystem::path& log, audit::A
     return 1;
   }
   return 0;
-}
-
-nlohmann::json CertificateDetails(const pki::CertificateInfo& info) {
-  return {{"serial", info.serial_hex},
-          {"fingerprint_sha256", info.fingerprint_sha256},
-          {"not_after", FormatTimestamp(info.not_after)}};
 }
 
 }  // namespace msgbroker::cli

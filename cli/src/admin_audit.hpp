@@ -3,19 +3,14 @@
 // hash-chained audit log (libs/audit) as the local operator.
 
 #include <filesystem>
-#include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "msgbroker/audit/audit_log.hpp"
-#include "msgbroker/pki/certificate_info.hpp"
 
 namespace msgbroker::cli {
 
 // Records a done action. A failure is reported as one (exit code 1, on stderr naming `command`,
 // e.g. "client issue"): the action happened but is not on record, which the operator must know.
 int Audited(std::string_view command, const std::filesystem::path& log, audit::AuditEvent event);
-
-// The details of an issued certificate in an audit record: serial, fingerprint, expiry.
-nlohmann::json CertificateDetails(const pki::CertificateInfo& info);
 
 }  // namespace msgbroker::cli

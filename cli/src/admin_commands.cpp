@@ -8,6 +8,7 @@
 #include "msgbroker/cli/commands.hpp"
 #include "msgbroker/cli/data_dir.hpp"
 #include "msgbroker/core/time_format.hpp"
+#include "msgbroker/lifecycle/client_lifecycle.hpp"
 #include "msgbroker/pki/certificate_authority.hpp"
 #include "msgbroker/storage/sqlite_database.hpp"
 
@@ -75,7 +76,7 @@ int RunCaInit(const CaFlags& f) {
             << "  fingerprint  " << ca->info().fingerprint_sha256 << "\n"
             << "  valid until  " << FormatTimestamp(ca->info().not_after) << "\n"
             << "Keep ca.key offline or on the main server only (mode 0600)." << std::endl;
-  auto details = CertificateDetails(ca->info());
+  auto details = lifecycle::CertificateDetails(ca->info());
   details["subject_cn"] = ca->info().subject_cn;
   return Audited("ca init", fs::path(f.dir) / "audit.log",
                  {.action = "ca.init",
@@ -123,7 +124,7 @@ int RunServiceIssue(const ServiceCertFlags& f) {
             << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
             << FormatTimestamp(issued->info.not_after) << std::endl;
-  auto details = CertificateDetails(issued->info);
+  auto details = lifecycle::CertificateDetails(issued->info);
   details["role"] = name;
   details["dns"] = f.dns;
   details["ip"] = f.ips;
@@ -156,37 +157,20 @@ int RunClientCreate(const ClientFlags& f) {
   if (!ca) return Report("client create", ca.error());
   auto db = storage::SqliteDatabase::Open({.path = layout->database()}, clock);
   if (!db) return Report("client create", db.error());
-  auto clients = (*db)->clients();
-  auto existing = clients->GetClient(*id);
-  if (!existing) return Report("client create", existing.error());
-  if (*existing) {
-    return Report("client create",
-                  Error{ErrorCode::kAlreadyExists, "client '" + f.client_id + "' already exists"});
-  }
-  pki::ClientCertificateRequest request{*id, f.domain, std::chrono::days{f.days}};
-  auto issued = ca->IssueClient(request);
-  if (!issued) return Report("client create", issued.error());
   const fs::path out = f.out.empty() ? layout->client_dir(id->str()) : fs::path(f.out);
-  // Files first, then the registry: a registered certificate whose key was lost is worse than
-  // an unregistered key.
-  if (auto ok = WriteBundle(out, "client", *issued, ca->certificate_pem()); !ok) {
-    return Report("client create", ok.error());
-  }
-  const auto now = clock.Now();
-  if (auto ok = clients->CreateClient({*id, f.domain, storage::ClientStatus::kActive, now}); !ok) {
-    return Report("client create", ok.error());
-  }
-  if (auto ok = clients->AddCertificate(
-          {issued->info.fingerprint_sha256, *id, issued->info.serial_hex, issued->info.not_before,
-           issued->info.not_after, storage::CertificateStatus::kActive, now});
-      !ok) {
-    return Report("client create", ok.error());
-  }
+  // The bundle is written before the client is registered (lifecycle::IssueClient).
+  auto issued = lifecycle::IssueClient(
+      *(*db)->clients(), *ca, {*id, f.domain, std::chrono::days{f.days}, {}},
+      [&](const pki::IssuedCertificate& c) {
+        return WriteBundle(out, "client", c, ca->certificate_pem());
+      },
+      clock.Now());
+  if (!issued) return Report("client create", issued.error());
   std::cout << "Client '" << id->str() << "' registered; certificate bundle in " << out.string()
             << " (client.crt, client.key, ca.crt)\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
             << FormatTimestamp(issued->info.not_after) << std::endl;
-  auto details = CertificateDetails(issued->info);
+  auto details = lifecycle::CertificateDetails(issued->info);
   details["domain"] = f.domain;
   return Audited(
       "client create", layout->audit_log(),
@@ -211,27 +195,16 @@ int RunClientStatus(std::string_view verb, storage::ClientStatus target,
   if (!layout) return Report(command, layout.error());
   auto db = storage::SqliteDatabase::Open({.path = layout->database()}, SystemClock::Instance());
   if (!db) return Report(command, db.error());
-  auto clients = (*db)->clients();
-  auto client = clients->GetClient(*id);
-  if (!client) return Report(command, client.error());
-  if (!*client) {
-    return Report(command, Error{ErrorCode::kNotFound, "no client '" + id->str() + "'"});
-  }
-  const auto from = (*client)->status;
-  if (from == storage::ClientStatus::kRevoked && target != storage::ClientStatus::kRevoked) {
-    return Report(command, Error{ErrorCode::kInvalidRequest,
-                                 "client '" + id->str() + "' is revoked; that is final"});
-  }
-  if (from == target) {
+  auto change = lifecycle::ChangeClientStatus(*(*db)->clients(), *id, target);
+  if (!change) return Report(command, change.error());
+  if (!change->changed()) {
     std::cout << "Client '" << id->str() << "' is already " << storage::ClientStatusName(target)
               << std::endl;
     return 0;
   }
-  if (auto ok = clients->SetClientStatus(*id, target); !ok) return Report(command, ok.error());
   std::cout << "Client '" << id->str() << "' is now " << storage::ClientStatusName(target)
             << "; running proxies apply it within their registry refresh interval" << std::endl;
-  nlohmann::json details = {{"from", storage::ClientStatusName(from)},
-                            {"to", storage::ClientStatusName(target)}};
+  auto details = lifecycle::StatusChangeDetails(*change);
   if (!f.reason.empty()) details["reason"] = f.reason;
   return Audited(command, layout->audit_log(),
                  {.action = "client." + std::string(verb),

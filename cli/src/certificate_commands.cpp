@@ -20,6 +20,7 @@
 #include "msgbroker/cli/commands.hpp"
 #include "msgbroker/cli/data_dir.hpp"
 #include "msgbroker/core/time_format.hpp"
+#include "msgbroker/lifecycle/client_lifecycle.hpp"
 #include "msgbroker/pki/certificate_authority.hpp"
 #include "msgbroker/storage/sqlite_database.hpp"
 
@@ -142,17 +143,6 @@ Status WriteClientFiles(const fs::path& dir, const BundleFlags& flags,
   return pki::WriteFileAtomically(dir / "ca.crt", ca_pem, kPublic);
 }
 
-storage::ClientCertificate Registered(const pki::IssuedCertificate& issued, const ClientId& id,
-                                      SystemTime now) {
-  return {issued.info.fingerprint_sha256,
-          id,
-          issued.info.serial_hex,
-          issued.info.not_before,
-          issued.info.not_after,
-          storage::CertificateStatus::kActive,
-          now};
-}
-
 // ---- client issue / sign-csr -------------------------------------------------------------------
 
 struct IssueFlags {
@@ -184,39 +174,23 @@ int RunIssue(std::string_view command, const IssueFlags& f) {
   auto ca =
       pki::CertificateAuthority::Load(opened->layout.ca_cert(), opened->layout.ca_key(), clock);
   if (!ca) return Report(command, ca.error());
-  auto clients = opened->db->clients();
-  auto existing = clients->GetClient(*id);
-  if (!existing) return Report(command, existing.error());
-  if (*existing) {
-    return Report(command, Error{ErrorCode::kAlreadyExists,
-                                 "client '" + id->str() +
-                                     "' already exists; use `admin client renew` for a new "
-                                     "certificate"});
-  }
-  const pki::ClientCertificateRequest request{*id, f.domain, days{f.days}};
-  auto issued = csr.empty() ? ca->IssueClient(request) : ca->SignClientCsr(request, csr);
-  if (!issued) return Report(command, issued.error());
   const fs::path out =
       f.bundle.out.empty() ? opened->layout.client_dir(id->str()) : fs::path(f.bundle.out);
-  // Files first, then the registry: a registered certificate whose key was lost is worse than an
-  // unregistered key.
-  if (auto ok = WriteClientFiles(out, f.bundle, *issued, ca->certificate_pem(), id->str()); !ok) {
-    return Report(command, ok.error());
-  }
-  const auto now = clock.Now();
-  if (auto ok = clients->CreateClient({*id, f.domain, storage::ClientStatus::kActive, now}); !ok) {
-    return Report(command, ok.error());
-  }
-  if (auto ok = clients->AddCertificate(Registered(*issued, *id, now)); !ok) {
-    return Report(command, ok.error());
-  }
+  auto clients = opened->db->clients();
+  auto issued = lifecycle::IssueClient(
+      *clients, *ca, {*id, f.domain, days{f.days}, csr},
+      [&](const pki::IssuedCertificate& c) {
+        return WriteClientFiles(out, f.bundle, c, ca->certificate_pem(), id->str());
+      },
+      clock.Now());
+  if (!issued) return Report(command, issued.error());
   std::cout << "Client '" << id->str() << "' registered; certificate in " << out.string()
             << (csr.empty() ? " (client.crt, client.key, ca.crt)" : " (client.crt, ca.crt)")
             << (f.bundle.p12.empty() ? "" : "\n  PKCS#12      " + f.bundle.p12)
             << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
             << issued->info.fingerprint_sha256 << "\n  valid until  "
             << FormatTimestamp(issued->info.not_after) << std::endl;
-  auto details = CertificateDetails(issued->info);
+  auto details = lifecycle::CertificateDetails(issued->info);
   details["domain"] = f.domain;
   details["key"] = csr.empty() ? "generated" : "csr";
   details["pkcs12"] = !f.bundle.p12.empty();
@@ -252,64 +226,33 @@ int RunRenew(const RenewFlags& f) {
   }
   auto opened = Open(f.data_dir);
   if (!opened) return Report(command, opened.error());
-  auto clients = opened->db->clients();
-  auto client = clients->GetClient(*id);
-  if (!client) return Report(command, client.error());
-  if (!*client)
-    return Report(command, Error{ErrorCode::kNotFound, "no client '" + id->str() + "'"});
-  if ((*client)->status == storage::ClientStatus::kRevoked) {
-    return Report(command, Error{ErrorCode::kInvalidRequest,
-                                 "client '" + id->str() + "' is revoked; it gets no certificate"});
-  }
-  auto previous = clients->ListCertificates(*id);
-  if (!previous) return Report(command, previous.error());
   auto ca =
       pki::CertificateAuthority::Load(opened->layout.ca_cert(), opened->layout.ca_key(), clock);
   if (!ca) return Report(command, ca.error());
-  const pki::ClientCertificateRequest request{*id, (*client)->domain, days{f.days}};
-  auto issued = csr.empty() ? ca->IssueClient(request) : ca->SignClientCsr(request, csr);
-  if (!issued) return Report(command, issued.error());
-  const fs::path out = f.bundle.out.empty()
-                           ? opened->layout.client_dir(id->str()) / issued->info.serial_hex
-                           : fs::path(f.bundle.out);
-  if (auto ok = WriteClientFiles(out, f.bundle, *issued, ca->certificate_pem(), id->str()); !ok) {
-    return Report(command, ok.error());
-  }
-  const auto now = clock.Now();
-  if (auto ok = clients->AddCertificate(Registered(*issued, *id, now)); !ok) {
-    return Report(command, ok.error());
-  }
-  const SystemTime overlap_end = now + days{f.overlap_days};
-  nlohmann::json superseded = nlohmann::json::array();
-  for (const auto& old : *previous) {
-    if (old.status != storage::CertificateStatus::kActive) continue;
-    auto record = opened->certificates->FindByFingerprint(old.fingerprint_sha256);
-    if (!record) return Report(command, record.error());
-    // An earlier renewal's shorter overlap stands.
-    if (*record && (*record)->revoke_after && *(*record)->revoke_after <= overlap_end) continue;
-    auto done = f.overlap_days == 0
-                    ? opened->certificates->Revoke(storage::CertificateKind::kClient,
-                                                   old.fingerprint_sha256, "superseded", now)
-                    : opened->certificates->ScheduleRevocation(old.fingerprint_sha256, overlap_end);
-    if (!done) return Report(command, done.error());
-    superseded.push_back(old.fingerprint_sha256);
-  }
+  fs::path out = f.bundle.out;
+  auto renewal = lifecycle::RenewClient(
+      *opened->db->clients(), *opened->certificates, *ca,
+      {*id, days{f.days}, days{f.overlap_days}, csr},
+      [&](const pki::IssuedCertificate& c) {
+        if (out.empty()) out = opened->layout.client_dir(id->str()) / c.info.serial_hex;
+        return WriteClientFiles(out, f.bundle, c, ca->certificate_pem(), id->str());
+      },
+      clock.Now());
+  if (!renewal) return Report(command, renewal.error());
+  const auto& issued = renewal->issued;
   std::cout << "Client '" << id->str() << "' renewed; certificate in " << out.string()
             << (f.bundle.p12.empty() ? "" : "\n  PKCS#12      " + f.bundle.p12)
-            << "\n  serial       " << issued->info.serial_hex << "\n  fingerprint  "
-            << issued->info.fingerprint_sha256 << "\n  valid until  "
-            << FormatTimestamp(issued->info.not_after) << "\n  " << superseded.size()
+            << "\n  serial       " << issued.info.serial_hex << "\n  fingerprint  "
+            << issued.info.fingerprint_sha256 << "\n  valid until  "
+            << FormatTimestamp(issued.info.not_after) << "\n  " << renewal->superseded.size()
             << " older certificate(s) "
-            << (f.overlap_days == 0 ? "revoked now (superseded)"
-                                    : "stay valid until " + FormatTimestamp(overlap_end) +
-                                          ", then are revoked (superseded)")
+            << (f.overlap_days == 0
+                    ? "revoked now (superseded)"
+                    : "stay valid until " + FormatTimestamp(renewal->superseded_revoked_at) +
+                          ", then are revoked (superseded)")
             << std::endl;
-  auto details = CertificateDetails(issued->info);
-  details["key"] = csr.empty() ? "generated" : "csr";
+  auto details = lifecycle::RenewalDetails(*renewal, days{f.overlap_days});
   details["pkcs12"] = !f.bundle.p12.empty();
-  details["overlap_days"] = f.overlap_days;
-  details["superseded"] = std::move(superseded);
-  details["superseded_revoked_at"] = FormatTimestamp(f.overlap_days == 0 ? now : overlap_end);
   return Audited(
       command, opened->layout.audit_log(),
       {.action = "client.renew", .target = "client:" + id->str(), .details = std::move(details)});

@@ -126,12 +126,13 @@ Result<std::unique_ptr<EmbeddedSystem>> EmbeddedSystem::Start(const DataDirLayou
   // Main server.
   main_server::MainServerOptions main_options;
   main_options.certificates = s.database->certificates();
+  main_options.clients = s.database->clients();
   main_options.certificate_refresh_interval = options.registry_refresh;
   main_options.audit_log = layout.audit_log();  // the one the CLI's certificate commands write
-  if (options.publish_crl) {  // <data-dir>/pki holds the CA: the main server signs the CRL
+  if (options.publish_crl) {  // <data-dir>/pki holds the CA: the main server signs with it
     auto ca = pki::CertificateAuthority::Load(layout.ca_cert(), layout.ca_key(), clock);
-    if (auto ok = Prefix("main server: CRL signer", ca); !ok) return fail(ok);
-    main_options.crl_signer = std::make_shared<const pki::CertificateAuthority>(std::move(*ca));
+    if (auto ok = Prefix("main server: CA", ca); !ok) return fail(ok);
+    main_options.ca = std::make_shared<const pki::CertificateAuthority>(std::move(*ca));
   }
   s.main_server = std::make_unique<main_server::MainServerService>(
       std::move(main_options), s.database->messages(), std::move(*key_ring), std::move(*hasher),

@@ -45,11 +45,12 @@ class MainServerApp final : public ServiceApp {
       status->dependencies_ready = available;
     };
     options.certificates = database_->certificates();
+    options.clients = database_->clients();
     options.audit_log = config.audit_log_file;
-    if (!secrets.ca_key_file.empty()) {  // the CRL signer (GET /api/v1/crl)
+    if (!secrets.ca_key_file.empty()) {  // signs the CRL and the admin API's certificates
       auto ca = pki::CertificateAuthority::Load(secrets.ca_cert_file, secrets.ca_key_file, clock);
-      if (auto ok = Prefix("main server: CRL signer", ca); !ok) return ok;
-      options.crl_signer = std::make_shared<const pki::CertificateAuthority>(std::move(*ca));
+      if (auto ok = Prefix("main server: CA", ca); !ok) return ok;
+      options.ca = std::make_shared<const pki::CertificateAuthority>(std::move(*ca));
     }
     service_ = std::make_unique<main_server::MainServerService>(
         std::move(options), database_->messages(), std::move(*key_ring), std::move(*hasher),

@@ -1,19 +1,14 @@
 #include "certificate_admin.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <charconv>
 #include <nlohmann/json.hpp>
 
-#include "msgbroker/audit/audit_log.hpp"
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/pki/certificate_authority.hpp"
 
 namespace msgbroker::main_server {
 
-namespace {
-
-nlohmann::json View(const storage::CertificateRecord& c) {
+nlohmann::json CertificateView(const storage::CertificateRecord& c) {
   auto time = [](const std::optional<SystemTime>& t) {
     return t ? nlohmann::json(FormatTimestamp(*t)) : nlohmann::json(nullptr);
   };
@@ -31,6 +26,8 @@ nlohmann::json View(const storage::CertificateRecord& c) {
           {"revoke_after", time(c.revoke_after)}};
 }
 
+namespace {
+
 Result<std::uint64_t> Number(const std::string& text, const char* field, std::uint64_t max) {
   std::uint64_t value = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
@@ -39,24 +36,6 @@ Result<std::uint64_t> Number(const std::string& text, const char* field, std::ui
                 std::string(field) + " must be an integer from 1 to " + std::to_string(max), field);
   }
   return value;
-}
-
-// Audits a call; a call whose record cannot be written answers 500 (nothing unaudited passes).
-Status Audit(const std::filesystem::path& audit_log, const Clock& clock, const AdminCall& call,
-             std::string action, std::string target, nlohmann::json details) {
-  auto written = audit::AppendAuditEvent(audit_log,
-                                         {.actor = call.actor,
-                                          .action = std::move(action),
-                                          .target = std::move(target),
-                                          .source = call.source,
-                                          .details = std::move(details)},
-                                         clock);
-  if (!written) {
-    spdlog::error("event=audit_failed request_id={} error=\"{}\"", call.request_id,
-                  written.error().message);
-    return Fail(ErrorCode::kInternal, "the audit record could not be written");
-  }
-  return Ok();
 }
 
 }  // namespace
@@ -118,7 +97,7 @@ net::HttpResponse ListCertificates(storage::CertificateStore& store,
     return net::MakeErrorResponse(ok.error(), call.request_id);
   }
   nlohmann::json items = nlohmann::json::array();
-  for (const auto& c : page->items) items.push_back(View(c));
+  for (const auto& c : page->items) items.push_back(CertificateView(c));
   const auto pages = (page->total + page->page_size - 1) / page->page_size;
   return net::MakeJsonResponse(net::http::status::ok, {{"items", std::move(items)},
                                                        {"total", page->total},
@@ -135,17 +114,11 @@ net::HttpResponse RevokeCertificate(storage::CertificateStore& store,
     return net::MakeErrorResponse(Error{code, std::move(message), std::move(field)},
                                   call.request_id);
   };
-  auto json = nlohmann::json::parse(body, nullptr, false);
-  if (json.is_discarded() || !json.is_object()) {
-    return error(ErrorCode::kInvalidJson, "the body must be a JSON object");
-  }
-  for (const auto& [key, value] : json.items()) {
-    if (key != "reason")
-      return error(ErrorCode::kInvalidRequest, "unknown field '" + key + "'", key);
-  }
-  if (!json.contains("reason"))
+  auto json = ParseBody(body, {"reason"});
+  if (!json) return net::MakeErrorResponse(json.error(), call.request_id);
+  if (!json->contains("reason"))
     return error(ErrorCode::kMissingField, "reason is required", "reason");
-  const auto& reason_json = json["reason"];
+  const auto& reason_json = (*json)["reason"];
   const auto reason = reason_json.is_string()
                           ? pki::ParseRevocationReason(reason_json.get<std::string>())
                           : std::nullopt;
@@ -173,7 +146,7 @@ net::HttpResponse RevokeCertificate(storage::CertificateStore& store,
   }
   auto revoked = store.FindByFingerprint(fingerprint);
   if (!revoked || !*revoked) return error(ErrorCode::kInternal, "the certificate disappeared");
-  return net::MakeJsonResponse(net::http::status::ok, View(**revoked));
+  return net::MakeJsonResponse(net::http::status::ok, CertificateView(**revoked));
 }
 
 }  // namespace msgbroker::main_server

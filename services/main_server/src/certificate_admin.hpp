@@ -9,19 +9,18 @@
 
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 
+#include "admin_call.hpp"
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/net/http_types.hpp"
 #include "msgbroker/storage/certificate_store.hpp"
 
 namespace msgbroker::main_server {
 
-struct AdminCall {
-  std::string request_id;
-  std::string actor;   // "admin-certificate:<fingerprint>"
-  std::string source;  // the peer address
-};
+// A certificate as the admin API shows it.
+nlohmann::json CertificateView(const storage::CertificateRecord& certificate);
 
 net::HttpResponse ListCertificates(storage::CertificateStore& store,
                                    const std::filesystem::path& audit_log, const Clock& clock,

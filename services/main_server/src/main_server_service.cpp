@@ -15,6 +15,7 @@
 #include <set>
 
 #include "certificate_admin.hpp"
+#include "client_admin.hpp"
 #include "msgbroker/api/contract.hpp"
 #include "msgbroker/api/delivery.hpp"
 #include "msgbroker/api/queue_envelope.hpp"
@@ -132,7 +133,7 @@ struct MainServerService::Impl {
   SystemTime crl_this_update{};
 
   void RefreshCrl(const std::vector<storage::CertificateRecord>& revoked) {
-    if (!options.crl_signer) return;
+    if (!options.ca) return;
     pki::CrlRequest request;
     std::string source;
     for (const auto& r : revoked) {
@@ -154,7 +155,7 @@ struct MainServerService::Impl {
     request.validity = options.crl_validity;
     // Milliseconds since the epoch, as `admin crl` numbers them (ADR 0009).
     request.crl_number = static_cast<std::uint64_t>(ToUnixMillis(now));
-    auto crl = options.crl_signer->MakeCrl(request);
+    auto crl = options.ca->MakeCrl(request);
     if (!crl) {
       spdlog::error("event=crl_failed error=\"{}\"", crl.error().message);
       return;
@@ -186,11 +187,11 @@ struct MainServerService::Impl {
     if (!pem) {
       auto response = net::MakeErrorResponse(
           Error{ErrorCode::kServiceUnavailable,
-                options.crl_signer ? "the CRL has not been made yet; retry later"
-                                   : "this main server has no CA key "
-                                     "(main_server.secrets.ca_key_file) and publishes no CRL"},
+                options.ca ? "the CRL has not been made yet; retry later"
+                           : "this main server has no CA key "
+                             "(main_server.secrets.ca_key_file) and publishes no CRL"},
           context.request_id);
-      if (options.crl_signer) response.set(http::field::retry_after, "2");
+      if (options.ca) response.set(http::field::retry_after, "2");
       return response;
     }
     net::HttpResponse response{http::status::ok, 11};
@@ -560,6 +561,59 @@ void MainServerService::RegisterRoutes(net::Router& router) {
                                        impl->clock, fingerprint, body, call);
             });
       });
+  // The admin client API (client_admin.hpp): the same checks, and a client registry.
+  auto client_admin = [impl, admin_call](const net::RequestContext& context,
+                                         net::Responder& respond) -> std::optional<AdminCall> {
+    auto call = admin_call(context, respond);
+    if (call && !impl->options.clients) {
+      respond(net::MakeErrorResponse(
+          Error{ErrorCode::kServiceUnavailable, "this main server has no client registry"},
+          context.request_id));
+      return std::nullopt;
+    }
+    return call;
+  };
+  auto admin = [impl] {
+    return ClientAdmin{*impl->options.clients, *impl->options.certificates, impl->options.ca.get(),
+                       impl->options.audit_log, impl->clock};
+  };
+  router.Add(
+      http::verb::post, "/api/v1/admin/clients",
+      [impl, client_admin, admin](net::HttpRequest&& request, const net::RequestContext& context,
+                                  net::Responder respond) {
+        auto call = client_admin(context, respond);
+        if (!call) return;
+        impl->Offload(context.request_id, respond,
+                      [admin, body = std::move(request.body()), call = *call] {
+                        return IssueClient(admin(), body, call);
+                      });
+      });
+  router.Add(http::verb::get, "/api/v1/admin/clients/{client_id}",
+             [impl, client_admin, admin](net::HttpRequest&&, const net::RequestContext& context,
+                                         net::Responder respond) {
+               auto call = client_admin(context, respond);
+               if (!call) return;
+               impl->Offload(context.request_id, respond,
+                             [admin, id = context.path_params.at("client_id"), call = *call] {
+                               return GetClient(admin(), id, call);
+                             });
+             });
+  for (const std::string verb : {"renew", "suspend", "resume", "revoke"}) {
+    router.Add(http::verb::post, "/api/v1/admin/clients/{client_id}/" + verb,
+               [impl, client_admin, admin, verb](net::HttpRequest&& request,
+                                                 const net::RequestContext& context,
+                                                 net::Responder respond) {
+                 auto call = client_admin(context, respond);
+                 if (!call) return;
+                 impl->Offload(context.request_id, respond,
+                               [admin, verb, id = context.path_params.at("client_id"),
+                                body = std::move(request.body()), call = *call] {
+                                 return verb == "renew"
+                                            ? RenewClient(admin(), id, body, call)
+                                            : ChangeClientStatus(admin(), id, verb, body, call);
+                               });
+               });
+  }
   router.Add(http::verb::get, "/api/v1/crl",
              [impl](net::HttpRequest&&, const net::RequestContext& context,
                     net::Responder respond) { respond(impl->GetCrl(context)); });

@@ -9,6 +9,9 @@
 //  GET  /api/v1/crl               any verified certificate; the current CRL (PEM)
 //  GET  /api/v1/admin/certificates                      admin certificate; audited
 //  POST /api/v1/admin/certificates/{fingerprint}/revoke admin certificate; audited
+//  POST /api/v1/admin/clients, GET /api/v1/admin/clients/{client_id},
+//  POST /api/v1/admin/clients/{client_id}/renew|suspend|resume|revoke
+//                                 admin certificate; audited (see src/client_admin.hpp)
 //
 // With a CertificateStore (MainServerOptions::certificates) a background task applies ended
 // renewal overlaps (RevokeDue) and keeps a snapshot of revoked service-certificate fingerprints;
@@ -32,6 +35,7 @@
 #include "msgbroker/net/standard_endpoints.hpp"
 #include "msgbroker/pki/certificate_authority.hpp"
 #include "msgbroker/storage/certificate_store.hpp"
+#include "msgbroker/storage/client_registry.hpp"
 #include "msgbroker/storage/message_store.hpp"
 
 namespace prometheus {
@@ -52,10 +56,14 @@ struct MainServerOptions {
   // re-read; requests with one of them are refused. On a database error the last snapshot stays.
   std::shared_ptr<storage::CertificateStore> certificates;
   std::chrono::milliseconds certificate_refresh_interval{2000};
-  // Optional, with `certificates`: the CA that signs the CRL served at GET /api/v1/crl. The CRL
-  // is made by the same background task when the revoked set changes or half its validity is
-  // gone. Without it the endpoint answers 503 SERVICE_UNAVAILABLE.
-  std::shared_ptr<const pki::CertificateAuthority> crl_signer;
+  // Optional, with `certificates`: the CA (certificate and key). It signs the CRL served at
+  // GET /api/v1/crl, made by the same background task when the revoked set changes or half its
+  // validity is gone, and the certificates the admin client API issues. Without it those
+  // endpoints answer 503 SERVICE_UNAVAILABLE.
+  std::shared_ptr<const pki::CertificateAuthority> ca;
+  // With `certificates`: the client registry the admin client API manages; without it that API
+  // is 503.
+  std::shared_ptr<storage::ClientRegistry> clients;
   std::chrono::seconds crl_validity{std::chrono::hours{24}};
   // With `certificates`: the audit log of the admin certificate API; without it that API is 503.
   std::filesystem::path audit_log;
