@@ -264,7 +264,10 @@ Deployment::~Deployment() {
                 "\n    sender_hmac_key_file: " + layout_.sender_key().string() +
                 "\n    envelope_public_key_file: " + layout_.envelope_public_key().string() +
                 "\n    envelope_secret_key_file: " + layout_.envelope_secret_key().string() +
-                "\n  log_level: info\n");
+                // The CA key: the main server publishes the CRL and serves the admin client API.
+                "\n    ca_cert_file: " + layout_.ca_cert().string() +
+                "\n    ca_key_file: " + layout_.ca_key().string() + "\n  audit_log_file: " +
+                (tmp_ / "main-server-audit.log").string() + "\n  log_level: info\n");
   auto main = std::make_shared<Service>("main-server", "main-server", config);
   {
     std::lock_guard lock(services_mutex_);

@@ -137,6 +137,7 @@ class Deployment {
   std::string Outputs();
 
   const std::vector<int>& proxy_ports() const { return proxy_ports_; }
+  int main_server_port() const { return main_port_; }
   const cli::DataDirLayout& layout() const { return layout_; }
   Service& worker(std::size_t i) { return *workers_[i]; }
 
