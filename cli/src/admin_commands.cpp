@@ -116,7 +116,7 @@ int RunServiceIssue(const ServiceCertFlags& f) {
     return Report("cert issue", ok.error());
   }
   if (!f.data_dir.empty()) {
-    if (auto ok = RecordServiceCertificate(f.data_dir, issued->info, name, f.dns); !ok) {
+    if (auto ok = RecordServiceCertificate(f.data_dir, issued->info, *role, f.dns); !ok) {
       return Report("cert issue", ok.error());
     }
   }

@@ -466,22 +466,11 @@ void AddBundleOptions(CLI::App* sub, BundleFlags& bundle, bool p12) {
 }  // namespace
 
 Status RecordServiceCertificate(const std::string& data_dir, const pki::CertificateInfo& info,
-                                std::string_view role, const std::vector<std::string>& dns_names) {
+                                pki::ServiceRole role, const std::vector<std::string>& dns_names) {
   auto opened = Open(data_dir);
   if (!opened) return tl::unexpected(opened.error());
-  storage::CertificateRecord record;
-  record.kind = storage::CertificateKind::kService;
-  record.fingerprint_sha256 = info.fingerprint_sha256;
-  record.serial_hex = info.serial_hex;
-  record.owner = std::string(role);
-  for (const auto& name : dns_names) {
-    if (!record.domain.empty()) record.domain += ",";
-    record.domain += name;
-  }
-  record.not_before = info.not_before;
-  record.not_after = info.not_after;
-  record.created_at = SystemClock::Instance().Now();
-  return opened->certificates->AddServiceCertificate(record);
+  return opened->certificates->AddServiceCertificate(
+      lifecycle::ServiceRecord(info, role, dns_names, SystemClock::Instance().Now()));
 }
 
 void RegisterCertificateCommands(CLI::App& admin, std::function<int()>& run) {

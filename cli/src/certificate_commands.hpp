@@ -12,6 +12,6 @@ namespace msgbroker::cli {
 // Records an issued service certificate in the data directory's database, so that `admin cert
 // list --kind service` shows it and `admin cert revoke` can revoke it.
 Status RecordServiceCertificate(const std::string& data_dir, const pki::CertificateInfo& info,
-                                std::string_view role, const std::vector<std::string>& dns_names);
+                                pki::ServiceRole role, const std::vector<std::string>& dns_names);
 
 }  // namespace msgbroker::cli

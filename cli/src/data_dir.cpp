@@ -1,7 +1,5 @@
 #include "msgbroker/cli/data_dir.hpp"
 
-#include <fmt/format.h>
-#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -15,6 +13,7 @@
 #include "msgbroker/crypto/envelope.hpp"
 #include "msgbroker/crypto/key_ring.hpp"
 #include "msgbroker/crypto/sender_hasher.hpp"
+#include "msgbroker/lifecycle/client_lifecycle.hpp"
 #include "msgbroker/pki/certificate_authority.hpp"
 #include "msgbroker/storage/sqlite_database.hpp"
 
@@ -92,13 +91,8 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
     request.role = role;
     auto issued = ca->IssueService(request);
     if (!issued) return tl::unexpected(issued.error());
-    service_records.push_back({.kind = storage::CertificateKind::kService,
-                               .fingerprint_sha256 = issued->info.fingerprint_sha256,
-                               .serial_hex = issued->info.serial_hex,
-                               .owner = std::string(pki::RoleName(role)),
-                               .domain = fmt::format("{}", fmt::join(request.dns_names, ",")),
-                               .not_before = issued->info.not_before,
-                               .not_after = issued->info.not_after});
+    service_records.push_back(
+        lifecycle::ServiceRecord(issued->info, role, request.dns_names, clock.Now()));
     if (auto ok = WriteIssued(*issued, layout.service_cert(role), layout.service_key(role)); !ok) {
       return ok;
     }
@@ -120,8 +114,7 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
   auto db = storage::SqliteDatabase::Open({.path = layout.database()}, clock);
   if (!db) return tl::unexpected(db.error());
   // The service certificates are recorded, so `admin cert list --kind service` shows them.
-  for (auto& service : service_records) {
-    service.created_at = clock.Now();
+  for (const auto& service : service_records) {
     if (auto ok = (*db)->certificates()->AddServiceCertificate(service); !ok) return ok;
   }
 

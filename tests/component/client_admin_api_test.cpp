@@ -102,6 +102,11 @@ TEST_F(ClientAdminApiTest, OnlyAnAdminCertificateMayCallIt) {
                   ->result_int(),
               status);
     EXPECT_EQ(client.Get(std::string(kClients) + "/demo")->result_int(), status);
+    EXPECT_EQ(
+        client
+            .Send(SystemFixture::Post("/api/v1/admin/service-certificates", R"({"role":"admin"})"))
+            ->result_int(),
+        status);
     for (const std::string verb : {"renew", "suspend", "resume", "revoke"}) {
       EXPECT_EQ(client.Send(SystemFixture::Post(std::string(kClients) + "/demo/" + verb, "{}"))
                     ->result_int(),
@@ -111,6 +116,7 @@ TEST_F(ClientAdminApiTest, OnlyAnAdminCertificateMayCallIt) {
   }
   EXPECT_EQ(Send(DemoTls()), 202u);  // nothing happened to the demo client
   EXPECT_TRUE(Audited("client.issue").empty());
+  EXPECT_TRUE(Audited("certificate.issue").size() == 5u);  // only up's, from its first run
 }
 
 // Issue: a bundle (certificate, generated key, CA, PKCS#12) that works at once and exists only in
@@ -291,6 +297,51 @@ TEST_F(ClientAdminApiTest, SuspendResumeAndRevokeReachTheProxy) {
   EXPECT_EQ(Audited("client.revoke").size(), 1u);
 }
 
+// A service certificate over the API: recorded, listed, usable at once by its role, revocable.
+TEST_F(ClientAdminApiTest, ServiceCertificatesAreIssuedRecordedAndRevocable) {
+  const std::string issue = "/api/v1/admin/service-certificates";
+  for (const auto& [body, code, field] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"{}", "MISSING_FIELD", "role"},
+           {R"({"role":"root"})", "INVALID_REQUEST", "role"},
+           {R"({"role":"proxy","dns_names":"localhost"})", "INVALID_REQUEST", "dns_names"},
+           {R"({"role":"proxy","dns_names":[""]})", "INVALID_REQUEST", "dns_names"},
+           {R"({"role":"proxy","dns_names":["bad name"]})", "INVALID_REQUEST", "dns_names"},
+           {R"({"role":"proxy","ip_addresses":["1.2.3"]})", "INVALID_REQUEST", "ip_addresses"},
+           {R"({"role":"proxy","dns_names":[],"ip_addresses":[]})", "INVALID_REQUEST", "dns_names"},
+           {R"({"role":"proxy","days":0})", "INVALID_REQUEST", "days"},
+           {R"({"role":"proxy","domain":"x"})", "INVALID_REQUEST", "domain"}}) {
+    EXPECT_EQ(ErrorField(issue, body, 400, code), field) << body;
+  }
+  const std::string list = "/api/v1/admin/certificates?kind=service";
+  EXPECT_EQ(Call(net::http::verb::get, list, "", 200)["total"], 5);  // up's five, nothing more
+
+  auto issued = Post(
+      issue,
+      R"({"role":"admin","dns_names":["ops.internal"],"ip_addresses":["127.0.0.1"],"days":30,"pkcs12_password":"pw"})",
+      201);
+  EXPECT_EQ(issued["certificate"]["kind"], "service");
+  EXPECT_EQ(issued["certificate"]["owner"], "admin");
+  EXPECT_EQ(issued["certificate"]["domain"], "ops.internal");
+  EXPECT_TRUE(issued["bundle"]["pkcs12_base64"].is_string());
+  EXPECT_EQ(Call(net::http::verb::get, list, "", 200)["total"], 6);
+  auto records = Audited("certificate.issue");
+  ASSERT_FALSE(records.empty());
+  EXPECT_EQ(records.back()["details"]["role"], "admin");
+  EXPECT_EQ(records.back()["details"]["dns"], nlohmann::json::array({"ops.internal"}));
+
+  // The new admin certificate works on the admin API, until it is revoked.
+  const auto tls = BundleTls("ops-admin", issued["bundle"]);
+  auto status = [&] {
+    auto r = MainServer(tls).Get(list);
+    return r ? r->result_int() : 0u;
+  };
+  EXPECT_EQ(status(), 200u);
+  const auto fingerprint = issued["certificate"]["fingerprint_sha256"].get<std::string>();
+  Post("/api/v1/admin/certificates/" + fingerprint + "/revoke", R"({"reason":"superseded"})", 200);
+  EXPECT_TRUE(WaitFor([&] { return status() == 403u; }, 5s, 50ms));
+}
+
 // Without the CA key nothing can be issued, and the API says why; status changes still work.
 class ClientAdminWithoutCaKeyTest : public ClientAdminApiTest {
   void Configure(cli::EmbeddedOptions& options) override { options.publish_crl = false; }
@@ -301,6 +352,9 @@ TEST_F(ClientAdminWithoutCaKeyTest, IssueAndRenewAre503) {
                        "SERVICE_UNAVAILABLE"),
             "");
   EXPECT_EQ(ErrorField(std::string(kClients) + "/demo/renew", "{}", 503, "SERVICE_UNAVAILABLE"),
+            "");
+  EXPECT_EQ(ErrorField("/api/v1/admin/service-certificates", R"({"role":"proxy"})", 503,
+                       "SERVICE_UNAVAILABLE"),
             "");
   EXPECT_EQ(Post(std::string(kClients) + "/demo/suspend", "", 200)["status"], "suspended");
 }

@@ -132,6 +132,47 @@ Result<StatusChange> ChangeClientStatus(storage::ClientRegistry& clients, const 
   return change;
 }
 
+Result<pki::IssuedCertificate> IssueService(storage::CertificateStore& certificates,
+                                            const pki::CertificateAuthority& ca,
+                                            const ServiceIssueRequest& request,
+                                            const Deliver& deliver, SystemTime now) {
+  if (auto ok = CheckDays(request.validity, 1, kMaxValidityDays, "days"); !ok) {
+    return tl::unexpected(ok.error());
+  }
+  if (request.dns_names.empty() && request.ip_addresses.empty()) {
+    return Fail(ErrorCode::kInvalidRequest,
+                "a service certificate needs at least one DNS name or IP address", "dns_names");
+  }
+  auto issued =
+      ca.IssueService({request.role, request.dns_names, request.ip_addresses, request.validity});
+  if (!issued) return issued;
+  if (auto ok = deliver(*issued); !ok) return tl::unexpected(ok.error());
+  if (auto ok = certificates.AddServiceCertificate(
+          ServiceRecord(issued->info, request.role, request.dns_names, now));
+      !ok) {
+    return tl::unexpected(ok.error());
+  }
+  return issued;
+}
+
+storage::CertificateRecord ServiceRecord(const pki::CertificateInfo& info, pki::ServiceRole role,
+                                         const std::vector<std::string>& dns_names,
+                                         SystemTime now) {
+  storage::CertificateRecord record;
+  record.kind = storage::CertificateKind::kService;
+  record.fingerprint_sha256 = info.fingerprint_sha256;
+  record.serial_hex = info.serial_hex;
+  record.owner = std::string(pki::RoleName(role));
+  for (const auto& name : dns_names) {
+    if (!record.domain.empty()) record.domain += ",";
+    record.domain += name;
+  }
+  record.not_before = info.not_before;
+  record.not_after = info.not_after;
+  record.created_at = now;
+  return record;
+}
+
 nlohmann::json CertificateDetails(const pki::CertificateInfo& info) {
   return {{"serial", info.serial_hex},
           {"fingerprint_sha256", info.fingerprint_sha256},

@@ -251,5 +251,45 @@ TEST_F(ClientLifecycleTest, SuspendResumeAndRevokeIsFinal) {
   EXPECT_EQ(missing.error().code, ErrorCode::kNotFound);
 }
 
+TEST_F(ClientLifecycleTest, ServiceCertificatesAreDeliveredThenRecorded) {
+  std::vector<pki::IssuedCertificate> delivered;
+  auto issued = IssueService(
+      *certificates_, *ca_,
+      {pki::ServiceRole::kWorker, {"worker-1.internal", "localhost"}, {"10.0.0.7"}, days{90}},
+      Keep(delivered), clock_.Now());
+  ASSERT_TRUE(issued) << issued.error().message;
+  ASSERT_EQ(delivered.size(), 1u);
+  EXPECT_EQ(issued->info.role, pki::ServiceRole::kWorker);
+  auto record = certificates_->FindByFingerprint(issued->info.fingerprint_sha256);
+  ASSERT_TRUE(record && *record);
+  EXPECT_EQ((*record)->kind, storage::CertificateKind::kService);
+  EXPECT_EQ((*record)->owner, "worker");
+  EXPECT_EQ((*record)->domain, "worker-1.internal,localhost");
+  EXPECT_EQ((*record)->not_after, clock_.Now() + days{90});
+
+  struct Case {
+    ServiceIssueRequest request;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {{pki::ServiceRole::kProxy, {"not a name"}, {}, days{90}}, "dns_names"},
+      {{pki::ServiceRole::kProxy, {}, {"300.1.1.1"}, days{90}}, "ip_addresses"},
+      {{pki::ServiceRole::kProxy, {}, {}, days{90}}, "dns_names"},
+      {{pki::ServiceRole::kProxy, {"localhost"}, {}, days{0}}, "days"},
+  };
+  for (const auto& c : cases) {
+    std::vector<pki::IssuedCertificate> none;
+    auto refused = IssueService(*certificates_, *ca_, c.request, Keep(none), clock_.Now());
+    ASSERT_FALSE(refused) << c.field;
+    EXPECT_EQ(refused.error().field, c.field) << refused.error().message;
+    EXPECT_TRUE(none.empty());
+  }
+  std::vector<pki::IssuedCertificate> none;
+  EXPECT_FALSE(IssueService(*certificates_, *ca_, {}, Keep(none, true), clock_.Now()));
+  auto listed = certificates_->List({.kind = storage::CertificateKind::kService});
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->total, 1u);  // only the first one
+}
+
 }  // namespace
 }  // namespace msgbroker::lifecycle

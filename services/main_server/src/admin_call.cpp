@@ -52,6 +52,30 @@ Result<std::optional<std::string>> StringField(const nlohmann::json& body, const
   return it->get<std::string>();
 }
 
+Result<std::optional<std::vector<std::string>>> StringListField(const nlohmann::json& body,
+                                                                const char* name,
+                                                                std::size_t max_items,
+                                                                std::size_t max_size) {
+  const auto it = body.find(name);
+  if (it == body.end()) return std::nullopt;
+  auto refuse = [&] {
+    return Fail(ErrorCode::kInvalidRequest,
+                std::string(name) + " must be an array of at most " + std::to_string(max_items) +
+                    " strings of 1 to " + std::to_string(max_size) + " bytes",
+                name);
+  };
+  if (!it->is_array() || it->size() > max_items) return refuse();
+  std::vector<std::string> items;
+  for (const auto& item : *it) {
+    if (!item.is_string() || item.get_ref<const std::string&>().empty() ||
+        item.get_ref<const std::string&>().size() > max_size) {
+      return refuse();
+    }
+    items.push_back(item.get<std::string>());
+  }
+  return items;
+}
+
 Result<std::optional<int>> IntegerField(const nlohmann::json& body, const char* name, int min,
                                         int max) {
   const auto it = body.find(name);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "msgbroker/core/clock.hpp"
 #include "msgbroker/core/result.hpp"
@@ -34,6 +35,12 @@ Result<nlohmann::json> ParseBody(std::string_view body,
 // An optional string member of at most `max_size` bytes; kInvalidRequest naming it otherwise.
 Result<std::optional<std::string>> StringField(const nlohmann::json& body, const char* name,
                                                std::size_t max_size);
+// An optional array of at most `max_items` strings of 1 to `max_size` bytes each; kInvalidRequest
+// naming it otherwise.
+Result<std::optional<std::vector<std::string>>> StringListField(const nlohmann::json& body,
+                                                                const char* name,
+                                                                std::size_t max_items,
+                                                                std::size_t max_size);
 // An optional integer member in [min, max]; kInvalidRequest naming it otherwise.
 Result<std::optional<int>> IntegerField(const nlohmann::json& body, const char* name, int min,
                                         int max);

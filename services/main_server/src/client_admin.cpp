@@ -16,6 +16,7 @@ constexpr std::size_t kMaxCsrSize = 16 * 1024;
 constexpr std::size_t kMaxPasswordSize = 1024;
 constexpr std::size_t kMaxDomainSize = 253;
 constexpr std::size_t kMaxReasonSize = 256;
+constexpr std::size_t kMaxNames = 32;  // DNS names or IP addresses in a service certificate
 
 net::HttpResponse Refuse(const Error& error, const AdminCall& call) {
   return net::MakeErrorResponse(error, call.request_id);
@@ -24,6 +25,13 @@ net::HttpResponse Refuse(const Error& error, const AdminCall& call) {
 net::HttpResponse Refuse(ErrorCode code, std::string message, const AdminCall& call,
                          std::string field = {}) {
   return Refuse(Error{code, std::move(message), std::move(field)}, call);
+}
+
+net::HttpResponse NoCa(const AdminCall& call) {
+  return Refuse(ErrorCode::kServiceUnavailable,
+                "this main server has no CA key (main_server.secrets.ca_key_file) and issues no "
+                "certificates",
+                call);
 }
 
 Result<ClientId> PathClientId(const std::string& text) {
@@ -64,14 +72,15 @@ Result<KeyFields> ReadKeyFields(const nlohmann::json& body) {
 // The deliver step of lifecycle::IssueClient/RenewClient: the bundle of the answer, made before
 // anything is registered (a PKCS#12 that cannot be made stores nothing).
 lifecycle::Deliver BundleInto(nlohmann::json& bundle, const pki::CertificateAuthority& ca,
-                              const KeyFields& fields, const ClientId& id) {
-  return [&bundle, &ca, &fields, id](const pki::IssuedCertificate& issued) -> Status {
+                              const KeyFields& fields, std::string friendly_name) {
+  return [&bundle, &ca, &fields,
+          name = std::move(friendly_name)](const pki::IssuedCertificate& issued) -> Status {
     bundle = {{"certificate_pem", issued.certificate_pem},
               {"ca_certificate_pem", ca.certificate_pem()}};
     if (!issued.private_key_pem.empty()) bundle["private_key_pem"] = issued.private_key_pem;
     if (!fields.pkcs12_password.empty()) {
       auto p12 = pki::MakePkcs12(issued.certificate_pem, issued.private_key_pem,
-                                 ca.certificate_pem(), fields.pkcs12_password, id.str());
+                                 ca.certificate_pem(), fields.pkcs12_password, name);
       if (!p12) return tl::unexpected(p12.error());
       bundle["pkcs12_base64"] = Base64Encode(*p12);
     }
@@ -109,12 +118,7 @@ nlohmann::json ClientJson(const storage::Client& client) {
 
 net::HttpResponse IssueClient(const ClientAdmin& admin, const std::string& body,
                               const AdminCall& call) {
-  if (admin.ca == nullptr) {
-    return Refuse(ErrorCode::kServiceUnavailable,
-                  "this main server has no CA key (main_server.secrets.ca_key_file) and issues "
-                  "no certificates",
-                  call);
-  }
+  if (admin.ca == nullptr) return NoCa(call);
   auto json = ParseBody(body, {"client_id", "domain", "days", "csr", "pkcs12_password"});
   if (!json) return Refuse(json.error(), call);
   auto id_text = StringField(*json, "client_id", 64);
@@ -134,7 +138,7 @@ net::HttpResponse IssueClient(const ClientAdmin& admin, const std::string& body,
   nlohmann::json bundle;
   auto issued = lifecycle::IssueClient(
       admin.clients, *admin.ca, {*id, **domain, days{validity->value_or(365)}, fields->csr},
-      BundleInto(bundle, *admin.ca, *fields, *id), admin.clock.Now());
+      BundleInto(bundle, *admin.ca, *fields, id->str()), admin.clock.Now());
   if (!issued) return Refuse(issued.error(), call);
   auto details = lifecycle::CertificateDetails(issued->info);
   details["domain"] = **domain;
@@ -149,6 +153,51 @@ net::HttpResponse IssueClient(const ClientAdmin& admin, const std::string& body,
   auto client = admin.clients.GetClient(*id);
   return Issued({{"client", client && *client ? ClientJson(**client) : nlohmann::json(nullptr)},
                  {"certificate", CertificateJson(admin.certificates, issued->info)},
+                 {"bundle", std::move(bundle)}});
+}
+
+net::HttpResponse IssueServiceCertificate(const ClientAdmin& admin, const std::string& body,
+                                          const AdminCall& call) {
+  if (admin.ca == nullptr) return NoCa(call);
+  auto json = ParseBody(body, {"role", "dns_names", "ip_addresses", "days", "pkcs12_password"});
+  if (!json) return Refuse(json.error(), call);
+  auto role_name = StringField(*json, "role", 32);
+  if (!role_name) return Refuse(role_name.error(), call);
+  if (!*role_name) return Refuse(ErrorCode::kMissingField, "role is required", call, "role");
+  const auto role = pki::ParseRole(**role_name);
+  if (!role) {
+    return Refuse(ErrorCode::kInvalidRequest,
+                  "role must be proxy, worker, main-server, portal or admin", call, "role");
+  }
+  lifecycle::ServiceIssueRequest request{.role = *role};
+  for (auto [field, names] : {std::pair{"dns_names", &request.dns_names},
+                              std::pair{"ip_addresses", &request.ip_addresses}}) {
+    auto list = StringListField(*json, field, kMaxNames, kMaxDomainSize);
+    if (!list) return Refuse(list.error(), call);
+    if (*list) *names = std::move(**list);
+  }
+  auto validity = IntegerField(*json, "days", 1, lifecycle::kMaxValidityDays);
+  if (!validity) return Refuse(validity.error(), call);
+  if (*validity) request.validity = days{**validity};
+  auto fields = ReadKeyFields(*json);
+  if (!fields) return Refuse(fields.error(), call);
+
+  nlohmann::json bundle;
+  auto issued = lifecycle::IssueService(
+      admin.certificates, *admin.ca, request,
+      BundleInto(bundle, *admin.ca, *fields, std::string(pki::RoleName(*role))), admin.clock.Now());
+  if (!issued) return Refuse(issued.error(), call);
+  auto details = lifecycle::CertificateDetails(issued->info);
+  details["role"] = pki::RoleName(*role);
+  details["dns"] = request.dns_names;
+  details["ip"] = request.ip_addresses;
+  details["pkcs12"] = !fields->pkcs12_password.empty();
+  if (auto ok = Audit(admin.audit_log, admin.clock, call, "certificate.issue",
+                      "certificate:" + issued->info.serial_hex, std::move(details));
+      !ok) {
+    return Refuse(ok.error(), call);
+  }
+  return Issued({{"certificate", CertificateJson(admin.certificates, issued->info)},
                  {"bundle", std::move(bundle)}});
 }
 
@@ -179,12 +228,7 @@ net::HttpResponse GetClient(const ClientAdmin& admin, const std::string& client_
 
 net::HttpResponse RenewClient(const ClientAdmin& admin, const std::string& client_id,
                               const std::string& body, const AdminCall& call) {
-  if (admin.ca == nullptr) {
-    return Refuse(ErrorCode::kServiceUnavailable,
-                  "this main server has no CA key (main_server.secrets.ca_key_file) and issues "
-                  "no certificates",
-                  call);
-  }
+  if (admin.ca == nullptr) return NoCa(call);
   auto id = PathClientId(client_id);
   if (!id) return Refuse(id.error(), call);
   auto json = ParseBody(body, {"days", "overlap_days", "csr", "pkcs12_password"}, true);
@@ -201,7 +245,7 @@ net::HttpResponse RenewClient(const ClientAdmin& admin, const std::string& clien
   auto renewal =
       lifecycle::RenewClient(admin.clients, admin.certificates, *admin.ca,
                              {*id, days{validity->value_or(365)}, overlap_days, fields->csr},
-                             BundleInto(bundle, *admin.ca, *fields, *id), admin.clock.Now());
+                             BundleInto(bundle, *admin.ca, *fields, id->str()), admin.clock.Now());
   if (!renewal) return Refuse(renewal.error(), call);
   auto details = lifecycle::RenewalDetails(*renewal, overlap_days);
   details["pkcs12"] = !fields->pkcs12_password.empty();

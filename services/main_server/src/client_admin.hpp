@@ -8,6 +8,8 @@
 //  POST /api/v1/admin/clients/{client_id}/renew   {"days"?, "overlap_days"?, "csr"?,
 //                                                  "pkcs12_password"?}
 //  POST /api/v1/admin/clients/{client_id}/suspend | resume | revoke   {"reason"?}
+//  POST /api/v1/admin/service-certificates        a service certificate, recorded
+//      {"role", "dns_names"?, "ip_addresses"?, "days"?, "pkcs12_password"?}
 //
 // Issue and renew answer 201 with the bundle: the certificate, the key the CA generated (none
 // for a CSR), the CA certificate and, with a pkcs12_password, a PKCS#12 of all three (base64).
@@ -41,6 +43,8 @@ net::HttpResponse GetClient(const ClientAdmin& admin, const std::string& client_
                             const AdminCall& call);
 net::HttpResponse RenewClient(const ClientAdmin& admin, const std::string& client_id,
                               const std::string& body, const AdminCall& call);
+net::HttpResponse IssueServiceCertificate(const ClientAdmin& admin, const std::string& body,
+                                          const AdminCall& call);
 // verb: "suspend", "resume" or "revoke".
 net::HttpResponse ChangeClientStatus(const ClientAdmin& admin, const std::string& client_id,
                                      std::string_view verb, const std::string& body,

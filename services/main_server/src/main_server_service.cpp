@@ -577,17 +577,24 @@ void MainServerService::RegisterRoutes(net::Router& router) {
     return ClientAdmin{*impl->options.clients, *impl->options.certificates, impl->options.ca.get(),
                        impl->options.audit_log, impl->clock};
   };
-  router.Add(
-      http::verb::post, "/api/v1/admin/clients",
-      [impl, client_admin, admin](net::HttpRequest&& request, const net::RequestContext& context,
-                                  net::Responder respond) {
-        auto call = client_admin(context, respond);
-        if (!call) return;
-        impl->Offload(context.request_id, respond,
-                      [admin, body = std::move(request.body()), call = *call] {
-                        return IssueClient(admin(), body, call);
-                      });
-      });
+  // The two issuing routes: a client with its first certificate, a service certificate.
+  using Issue = net::HttpResponse (*)(const ClientAdmin&, const std::string&, const AdminCall&);
+  for (const auto& [path, issue] :
+       {std::pair<std::string, Issue>{"/api/v1/admin/clients", &IssueClient},
+        std::pair<std::string, Issue>{"/api/v1/admin/service-certificates",
+                                      &IssueServiceCertificate}}) {
+    router.Add(http::verb::post, path,
+               [impl, client_admin, admin, issue = issue](net::HttpRequest&& request,
+                                                          const net::RequestContext& context,
+                                                          net::Responder respond) {
+                 auto call = client_admin(context, respond);
+                 if (!call) return;
+                 impl->Offload(context.request_id, respond,
+                               [admin, issue, body = std::move(request.body()), call = *call] {
+                                 return issue(admin(), body, call);
+                               });
+               });
+  }
   router.Add(http::verb::get, "/api/v1/admin/clients/{client_id}",
              [impl, client_admin, admin](net::HttpRequest&&, const net::RequestContext& context,
                                          net::Responder respond) {

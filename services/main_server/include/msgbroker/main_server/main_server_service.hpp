@@ -10,7 +10,8 @@
 //  GET  /api/v1/admin/certificates                      admin certificate; audited
 //  POST /api/v1/admin/certificates/{fingerprint}/revoke admin certificate; audited
 //  POST /api/v1/admin/clients, GET /api/v1/admin/clients/{client_id},
-//  POST /api/v1/admin/clients/{client_id}/renew|suspend|resume|revoke
+//  POST /api/v1/admin/clients/{client_id}/renew|suspend|resume|revoke,
+//  POST /api/v1/admin/service-certificates
 //                                 admin certificate; audited (see src/client_admin.hpp)
 //
 // With a CertificateStore (MainServerOptions::certificates) a background task applies ended
