@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "msgbroker/api/utf8.hpp"
+#include "msgbroker/core/utf8.hpp"
 
 namespace msgbroker::api {
 namespace {

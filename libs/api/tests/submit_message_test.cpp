@@ -2,7 +2,6 @@
 
 #include <gtest/gtest.h>
 
-#include "msgbroker/api/utf8.hpp"
 
 namespace msgbroker::api {
 namespace {
@@ -135,13 +134,6 @@ TEST(ParseSubmitMessageTest, OversizedMetadata) {
                         {"message_body", "x"},
                         {"metadata", {{"blob", std::string(5000, 'm')}}}};
   ExpectError(ParseSubmitMessage(req.dump(), kLimits), ErrorCode::kInvalidMetadata, "metadata");
-}
-
-TEST(Utf8Test, LengthAndBlank) {
-  EXPECT_EQ(Utf8Length("aé✓😀"), 4u);
-  EXPECT_FALSE(Utf8Length("\x80"));
-  EXPECT_TRUE(IsBlank(" \u2003\u3000"));
-  EXPECT_FALSE(IsBlank(" a "));
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 #include <set>
 #include <sstream>
 
+#include "msgbroker/core/utf8.hpp"
+
 namespace msgbroker::config {
 
 namespace fs = std::filesystem;
@@ -52,14 +54,17 @@ std::string Join(std::initializer_list<std::string_view> items) {
 // Conversions from a scalar's text. They return the reason, without the key path.
 using Converted = tl::expected<void, std::string>;
 
-// No setting (host, URL, path, prefix, cipher list, ...) holds a control character; one there is a
-// typo or an injection (a '\r' in a host, say) and would not survive being written out again.
+// No setting (host, URL, path, prefix, cipher list, ...) holds a control character or bytes that
+// are not UTF-8; either is a typo or an injection (a '\r' in a host, say) and would not survive
+// being written out again (yaml-cpp's emitter decodes an overlong "\xc0\x99" as the control
+// character U+0019).
 Converted NoControlCharacters(const std::string& text) {
   for (const char c : text) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       return tl::unexpected(std::string("a control character in the value"));
     }
   }
+  if (!Utf8Length(text)) return tl::unexpected(std::string("the value is not valid UTF-8"));
   return {};
 }
 

@@ -426,6 +426,22 @@ TEST(ConfigParse, ControlCharactersInValuesAreRefused) {
             "proxy.tls.cert_file: a control character in the value");
 }
 
+// Found by the config fuzzer: an overlong "\xc0\x99" passed the control-character check, and the
+// dump wrote it as the control character U+0019, which does not load again. Bytes that are not
+// UTF-8 are refused; UTF-8 text is kept as it is and survives the dump.
+TEST(ConfigParse, ValuesThatAreNotUtf8AreRefused) {
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  listen: {host: \"a\xc0\x99" "b\"}\n"),
+            "proxy.listen.host: the value is not valid UTF-8");
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  database: {url: \"post\xff\xff://x\"}\n"),
+            "proxy.database.url: the value is not valid UTF-8");
+  auto portal =
+      ParseConfig<PortalConfig>("portal: {proxy_url: \"https://bücher.example/\"}", NoEnv());
+  ASSERT_TRUE(portal) << portal.error().message;
+  auto again = ParseConfig<PortalConfig>(DumpConfig(*portal), NoEnv());
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->proxy_url, "https://bücher.example/");
+}
+
 TEST(ConfigDump, ADollarInAValueSurvivesTheDump) {
   auto portal =
       ParseConfig<PortalConfig>(R"(portal: {proxy_url: "https://p/$${HOME}$x"})", NoEnv());

@@ -1,10 +1,11 @@
 #pragma once
+// UTF-8 checks shared by the message validation (libs/api) and the configuration loader.
 
 #include <cstddef>
 #include <optional>
 #include <string_view>
 
-namespace msgbroker::api {
+namespace msgbroker {
 
 // Number of code points if `text` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF),
 // nullopt otherwise.
@@ -16,4 +17,4 @@ bool IsBlank(std::string_view utf8) noexcept;
 // True when the text contains a C0 control character other than tab, LF or CR, or DEL.
 bool HasDisallowedControl(std::string_view utf8) noexcept;
 
-}  // namespace msgbroker::api
+}  // namespace msgbroker

@@ -1,8 +1,8 @@
-#include "msgbroker/api/utf8.hpp"
+#include "msgbroker/core/utf8.hpp"
 
 #include <cstdint>
 
-namespace msgbroker::api {
+namespace msgbroker {
 namespace {
 
 // Decodes one code point at `i`; returns false on malformed input.
@@ -96,4 +96,4 @@ bool HasDisallowedControl(std::string_view utf8) noexcept {
   return false;
 }
 
-}  // namespace msgbroker::api
+}  // namespace msgbroker
