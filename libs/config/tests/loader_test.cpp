@@ -430,7 +430,8 @@ TEST(ConfigParse, ControlCharactersInValuesAreRefused) {
 // dump wrote it as the control character U+0019, which does not load again. Bytes that are not
 // UTF-8 are refused; UTF-8 text is kept as it is and survives the dump.
 TEST(ConfigParse, ValuesThatAreNotUtf8AreRefused) {
-  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  listen: {host: \"a\xc0\x99" "b\"}\n"),
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  listen: {host: \"a\xc0\x99"
+                                 "b\"}\n"),
             "proxy.listen.host: the value is not valid UTF-8");
   EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  database: {url: \"post\xff\xff://x\"}\n"),
             "proxy.database.url: the value is not valid UTF-8");
