@@ -94,12 +94,7 @@ TEST_P(AdminApiProcessTest, ClientIssuedSuspendedResumedAndRenewedOverTheApi) {
   deployment.StopAll();
 }
 
-INSTANTIATE_TEST_SUITE_P(Databases, AdminApiProcessTest,
-                         ::testing::Values(DatabaseKind::kSqlite, DatabaseKind::kPostgres,
-                                           DatabaseKind::kMariadb),
-                         [](const auto& param) {
-                           return std::string(DatabaseKindName(param.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Databases, AdminApiProcessTest, AllDatabases(), DatabaseTestName);
 
 }  // namespace
 }  // namespace msgbroker::testing

@@ -140,6 +140,10 @@ std::string_view DatabaseKindName(DatabaseKind kind) {
 
 void PrintTo(DatabaseKind kind, std::ostream* out) { *out << DatabaseKindName(kind); }
 
+std::string DatabaseTestName(const ::testing::TestParamInfo<DatabaseKind>& info) {
+  return std::string(DatabaseKindName(info.param));
+}
+
 Deployment::Deployment(DeploymentOptions options) : options_(std::move(options)) {
   if (options_.database_server.empty()) {
     options_.database_server = std::string(DatabaseKindName(options_.database));

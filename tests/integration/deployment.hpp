@@ -67,6 +67,12 @@ enum class DatabaseKind { kSqlite, kPostgres, kMariadb };
 std::string_view DatabaseKindName(DatabaseKind kind);
 // GoogleTest prints a test parameter with this.
 void PrintTo(DatabaseKind kind, std::ostream* out);
+// The three databases as test parameters, named by DatabaseKindName:
+//   INSTANTIATE_TEST_SUITE_P(Databases, SomeTest, AllDatabases(), DatabaseTestName);
+inline auto AllDatabases() {
+  return ::testing::Values(DatabaseKind::kSqlite, DatabaseKind::kPostgres, DatabaseKind::kMariadb);
+}
+std::string DatabaseTestName(const ::testing::TestParamInfo<DatabaseKind>& info);
 
 struct DeploymentOptions {
   DatabaseKind database = DatabaseKind::kSqlite;

@@ -204,12 +204,7 @@ TEST(MultiProcessRateLimitTest, TwoProxiesShareOneClientsRateLimit) {
   deployment.StopAll();
 }
 
-INSTANTIATE_TEST_SUITE_P(Databases, MultiProcessTest,
-                         ::testing::Values(DatabaseKind::kSqlite, DatabaseKind::kPostgres,
-                                           DatabaseKind::kMariadb),
-                         [](const auto& param) {
-                           return std::string(DatabaseKindName(param.param));
-                         });
+INSTANTIATE_TEST_SUITE_P(Databases, MultiProcessTest, AllDatabases(), DatabaseTestName);
 
 }  // namespace
 }  // namespace msgbroker::testing
