@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <limits>
+
 #include "msgbroker/audit/audit_log.hpp"
 
 namespace msgbroker::main_server {
@@ -76,15 +78,12 @@ Result<std::optional<std::vector<std::string>>> StringListField(const nlohmann::
   return items;
 }
 
-Result<std::optional<int>> IntegerField(const nlohmann::json& body, const char* name, int min,
-                                        int max) {
+Result<std::optional<int>> IntegerField(const nlohmann::json& body, const char* name) {
   const auto it = body.find(name);
   if (it == body.end()) return std::nullopt;
-  if (!it->is_number_integer() || *it < min || *it > max) {
-    return Fail(ErrorCode::kInvalidRequest,
-                std::string(name) + " must be an integer from " + std::to_string(min) + " to " +
-                    std::to_string(max),
-                name);
+  if (!it->is_number_integer() || *it < std::numeric_limits<int>::min() ||
+      *it > std::numeric_limits<int>::max()) {
+    return Fail(ErrorCode::kInvalidRequest, std::string(name) + " must be an integer", name);
   }
   return it->get<int>();
 }

@@ -41,8 +41,8 @@ Result<std::optional<std::vector<std::string>>> StringListField(const nlohmann::
                                                                 const char* name,
                                                                 std::size_t max_items,
                                                                 std::size_t max_size);
-// An optional integer member in [min, max]; kInvalidRequest naming it otherwise.
-Result<std::optional<int>> IntegerField(const nlohmann::json& body, const char* name, int min,
-                                        int max);
+// An optional integer member (an int); kInvalidRequest naming it otherwise. Its range is the
+// lifecycle rules' to check (libs/lifecycle), so the API and the CLI refuse the same values.
+Result<std::optional<int>> IntegerField(const nlohmann::json& body, const char* name);
 
 }  // namespace msgbroker::main_server

@@ -130,15 +130,16 @@ net::HttpResponse IssueClient(const ClientAdmin& admin, const std::string& body,
   auto domain = StringField(*json, "domain", kMaxDomainSize);
   if (!domain) return Refuse(domain.error(), call);
   if (!*domain) return Refuse(ErrorCode::kMissingField, "domain is required", call, "domain");
-  auto validity = IntegerField(*json, "days", 1, lifecycle::kMaxValidityDays);
+  auto validity = IntegerField(*json, "days");
   if (!validity) return Refuse(validity.error(), call);
   auto fields = ReadKeyFields(*json);
   if (!fields) return Refuse(fields.error(), call);
 
   nlohmann::json bundle;
-  auto issued = lifecycle::IssueClient(
-      admin.clients, *admin.ca, {*id, **domain, days{validity->value_or(365)}, fields->csr},
-      BundleInto(bundle, *admin.ca, *fields, id->str()), admin.clock.Now());
+  const auto now = admin.clock.Now();
+  auto issued = lifecycle::IssueClient(admin.clients, *admin.ca,
+                                       {*id, **domain, days{validity->value_or(365)}, fields->csr},
+                                       BundleInto(bundle, *admin.ca, *fields, id->str()), now);
   if (!issued) return Refuse(issued.error(), call);
   auto details = lifecycle::CertificateDetails(issued->info);
   details["domain"] = **domain;
@@ -150,8 +151,7 @@ net::HttpResponse IssueClient(const ClientAdmin& admin, const std::string& body,
       !ok) {
     return Refuse(ok.error(), call);
   }
-  auto client = admin.clients.GetClient(*id);
-  return Issued({{"client", client && *client ? ClientJson(**client) : nlohmann::json(nullptr)},
+  return Issued({{"client", ClientJson({*id, **domain, storage::ClientStatus::kActive, now})},
                  {"certificate", CertificateJson(admin.certificates, issued->info)},
                  {"bundle", std::move(bundle)}});
 }
@@ -176,7 +176,7 @@ net::HttpResponse IssueServiceCertificate(const ClientAdmin& admin, const std::s
     if (!list) return Refuse(list.error(), call);
     if (*list) *names = std::move(**list);
   }
-  auto validity = IntegerField(*json, "days", 1, lifecycle::kMaxValidityDays);
+  auto validity = IntegerField(*json, "days");
   if (!validity) return Refuse(validity.error(), call);
   if (*validity) request.validity = days{**validity};
   auto fields = ReadKeyFields(*json);
@@ -233,9 +233,9 @@ net::HttpResponse RenewClient(const ClientAdmin& admin, const std::string& clien
   if (!id) return Refuse(id.error(), call);
   auto json = ParseBody(body, {"days", "overlap_days", "csr", "pkcs12_password"}, true);
   if (!json) return Refuse(json.error(), call);
-  auto validity = IntegerField(*json, "days", 1, lifecycle::kMaxValidityDays);
+  auto validity = IntegerField(*json, "days");
   if (!validity) return Refuse(validity.error(), call);
-  auto overlap = IntegerField(*json, "overlap_days", 0, lifecycle::kMaxOverlapDays);
+  auto overlap = IntegerField(*json, "overlap_days");
   if (!overlap) return Refuse(overlap.error(), call);
   auto fields = ReadKeyFields(*json);
   if (!fields) return Refuse(fields.error(), call);
