@@ -97,6 +97,24 @@ std::string Sha1Hex(std::string_view text) {
 
 tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queue is closed"); }
 
+// Keys that only layout 1 of the queue had (redis_scripts.hpp describes layout 2). No release
+// carried layout 1, so there is no migration; a prefix that still holds them is refused rather
+// than misread.
+Status CheckLayout(Connection& conn, const std::string& prefix) {
+  for (const char* key : {"ready", "seq"}) {
+    auto reply = conn.Command({"EXISTS", prefix + key});
+    if (!reply) return tl::unexpected(reply.error());
+    if (redis::ReplyInteger(reply->get()) != 0) {
+      return Fail(ErrorCode::kInvalidRequest,
+                  "redis queue: the key " + prefix + key +
+                      " belongs to the queue layout of an earlier development build; drain that "
+                      "queue with its build, or delete the keys under " +
+                      prefix + ", before starting this one");
+    }
+  }
+  return Ok();
+}
+
 }  // namespace
 
 struct RedisQueue::Impl {
@@ -380,6 +398,9 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
   auto conn = Connection::Open(impl->connection, &refused);
   if (!conn && refused) return tl::unexpected(conn.error());
   if (conn) {
+    if (auto layout = CheckLayout(**conn, impl->options.key_prefix); !layout) {
+      return tl::unexpected(layout.error());
+    }
     impl->Release(std::move(*conn));
   } else {
     impl->healthy = false;

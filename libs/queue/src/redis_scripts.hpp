@@ -4,19 +4,21 @@
 // are Unix milliseconds from the queue's Clock, passed as strings.
 //
 // Keys under the prefix:
-//   stream         the ready messages (field `id`), read through the consumer group `workers`
-//                  (NOACK; what has been read is trimmed off)
-//   msg:<id>       hash: payload, enqueued_at, attempts, last_error, seq (enqueue order), state
-//                  (ready | leased | delayed | dead), entry (its stream entry while ready; a
-//                  claimed entry is trimmed off at once: the lease is `leases`),
-//                  reason, dead_at
-//   seq            the last enqueue sequence number; messages that come back to the stream
-//                  together (due retries, expired leases) go in enqueue order
-//   ready          zset id -> enqueued_at (ready count and oldest ready)
-//   leases         zset id -> lease deadline
-//   delayed        zset id -> not_before
-//   dead           zset id -> death sequence number, i.e. the order they died
-//   dead_seq       the last death sequence number
+//   stream    one entry per ready or leased message, holding the message itself: `i` id, `p`
+//             payload, `t` enqueued_at, and when not 0/empty/its own entry id: `a` the claims so
+//             far, `e` the last error, `o` the entry id of its first enqueue (its place in the
+//             order). Entries after the group's last-delivered id are ready; read ones (NOACK,
+//             no pending list) are leased until acknowledged, retried or dead-lettered, when the
+//             entry is deleted.
+//   ids       hash id -> the message's stream entry id while ready or leased, `delayed` or `dead`
+//   leases    zset id -> lease deadline
+//   delayed   zset id -> not_before
+//   dead      zset id -> death sequence number, i.e. the order they died
+//   msg:<id>  hash, only for delayed and dead messages: payload, enqueued_at, attempts,
+//             last_error, order, and for dead ones reason and dead_at
+//   dead_seq  the last death sequence number
+// So a message that is enqueued, claimed and acknowledged costs one XADD, its share of one
+// XREADGROUP and one XDEL, and a member in each of three variadic hash and zset updates.
 
 #include <string_view>
 
@@ -24,52 +26,90 @@ namespace msgbroker::queue::redis {
 
 inline constexpr std::string_view kPrelude = R"lua(
 local p = ARGV[1]
-local stream = p .. 'stream'
+local stream, ids = p .. 'stream', p .. 'ids'
 local function mkey(id) return p .. 'msg:' .. id end
-local function live(state) return state == 'ready' or state == 'leased' or state == 'delayed' end
-local function to_ready(id, h, enqueued_at)
-  local e = redis.call('XADD', stream, '*', 'id', id)
-  redis.call('HSET', h, 'state', 'ready', 'entry', e)
-  redis.call('ZADD', p .. 'ready', enqueued_at, id)
-end
-local function detach(id, h, state)
-  if state == 'ready' then
-    redis.call('XDEL', stream, redis.call('HGET', h, 'entry'))
-    redis.call('HDEL', h, 'entry')
-    redis.call('ZREM', p .. 'ready', id)
-  elseif state == 'leased' then
-    redis.call('ZREM', p .. 'leases', id)
-  elseif state == 'delayed' then
-    redis.call('ZREM', p .. 'delayed', id)
-  end
-end
 -- One variadic command per slice of `list` (after the fixed arguments in `head`), so a large
--- batch stays within Lua's stack for unpack(). Slices are even-sized, so pairs stay together.
+-- batch stays within Lua's stack for unpack(); the replies of the slices are concatenated.
+-- Slices are even-sized, so pairs stay together.
 local function call_slices(cmd, head, list)
+  local out = {}
   for i = 1, #list, 4000 do
     local args = {unpack(head)}
     for k = i, math.min(i + 3999, #list) do args[#args + 1] = list[k] end
-    redis.call(cmd, unpack(args))
+    local r = redis.call(cmd, unpack(args))
+    if type(r) == 'table' then
+      for _, v in ipairs(r) do out[#out + 1] = v end
+    end
   end
+  return out
 end
+-- The fields of a stream entry as a table.
+local function fields(kv)
+  local f = {}
+  for i = 1, #kv, 2 do f[kv[i]] = kv[i + 1] end
+  return f
+end
+-- The message whose entry is `eid`, with the attempts it has used so far (a leased entry's claim
+-- counts), taken off the stream and out of `leases`.
+local function take_entry(id, eid)
+  local f = fields(redis.call('XRANGE', stream, eid, eid)[1][2])
+  local attempts = tonumber(f.a or '0')
+  if redis.call('ZREM', p .. 'leases', id) == 1 then attempts = attempts + 1 end
+  redis.call('XDEL', stream, eid)
+  return {payload = f.p, enqueued_at = f.t, attempts = attempts, last_error = f.e or '',
+          order = f.o or eid}
+end
+-- Puts a message (as take_entry returns it) on the stream as ready; returns the new entry's id.
+local function add_entry(id, m)
+  local args = {'XADD', stream, '*', 'i', id, 'p', m.payload, 't', m.enqueued_at, 'o', m.order}
+  if tonumber(m.attempts) > 0 then args[#args + 1] = 'a'; args[#args + 1] = m.attempts end
+  if m.last_error ~= '' then args[#args + 1] = 'e'; args[#args + 1] = m.last_error end
+  return redis.call(unpack(args))
+end
+-- The message kept in msg:<id> (delayed or dead), deleted from there.
+local function take_hash(id)
+  local h = mkey(id)
+  local f = redis.call('HMGET', h, 'payload', 'enqueued_at', 'attempts', 'last_error', 'order')
+  redis.call('DEL', h)
+  return {payload = f[1], enqueued_at = f[2], attempts = tonumber(f[3] or '0'),
+          last_error = f[4] or '', order = f[5]}
+end
+local function store_hash(id, m)
+  redis.call('HSET', mkey(id), 'payload', m.payload, 'enqueued_at', m.enqueued_at, 'attempts',
+             m.attempts, 'last_error', m.last_error, 'order', m.order)
+end
+local function entry_before(a, b)
+  local am, as = string.match(a, '^(%d+)-(%d+)$')
+  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
+  am, bm = tonumber(am), tonumber(bm)
+  if am ~= bm then return am < bm end
+  return tonumber(as) < tonumber(bs)
+end
+-- Due retries (`delayed` score <= now) and expired leases (`leases` score <= now) go back to the
+-- stream as new entries, in the order of their first enqueue, at most 1000 of each per call.
 local function promote(now)
   local due = {}
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 1000)) do
-    redis.call('ZREM', p .. 'delayed', id)
-    due[#due + 1] = id
+  local delayed = redis.call('ZRANGEBYSCORE', p .. 'delayed', '-inf', now, 'LIMIT', 0, 1000)
+  if #delayed > 0 then
+    call_slices('ZREM', {p .. 'delayed'}, delayed)
+    for _, id in ipairs(delayed) do due[#due + 1] = {id = id, m = take_hash(id)} end
   end
-  for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'leases', '-inf', now, 'LIMIT', 0, 1000)) do
-    detach(id, mkey(id), 'leased')
-    due[#due + 1] = id
+  local expired = redis.call('ZRANGEBYSCORE', p .. 'leases', '-inf', now, 'LIMIT', 0, 1000)
+  for _, id in ipairs(expired) do
+    due[#due + 1] = {id = id, m = take_entry(id, redis.call('HGET', ids, id))}
   end
   if #due == 0 then return end
-  local seq = {}
-  for _, id in ipairs(due) do seq[id] = tonumber(redis.call('HGET', mkey(id), 'seq')) end
-  table.sort(due, function(a, b) return seq[a] < seq[b] end)
-  for _, id in ipairs(due) do
-    local h = mkey(id)
-    to_ready(id, h, redis.call('HGET', h, 'enqueued_at'))
+  table.sort(due, function(x, y) return entry_before(x.m.order, y.m.order) end)
+  local entries = {}
+  for _, d in ipairs(due) do
+    entries[#entries + 1] = d.id
+    entries[#entries + 1] = add_entry(d.id, d.m)
   end
+  call_slices('HSET', {ids}, entries)
+end
+-- For each id: its `ids` value (false when unknown) and whether it is leased.
+local function states(list)
+  return call_slices('HMGET', {ids}, list), call_slices('ZMSCORE', {p .. 'leases'}, list)
 end
 )lua";
 
@@ -80,18 +120,26 @@ end
 // the script's fixed costs, when the writer pipelines many small calls.)
 inline constexpr std::string_view kEnqueue = R"lua(
 local max = tonumber(ARGV[2])
-local count = redis.call('ZCARD', p .. 'ready') + redis.call('ZCARD', p .. 'delayed') +
-              redis.call('ZCARD', p .. 'leases')
-local seq = tonumber(redis.call('GET', p .. 'seq') or '0')
-local results, ready, seen = {}, {}, {}
+local count = redis.call('XLEN', stream) + redis.call('ZCARD', p .. 'delayed')
+local all = {}
 local i = 3
+while i <= #ARGV do
+  local n = tonumber(ARGV[i])
+  for j = i + 2, i + 1 + 2 * n, 2 do all[#all + 1] = ARGV[j] end
+  i = i + 2 + 2 * n
+end
+local known = call_slices('HMGET', {ids}, all)
+local results, entries, seen = {}, {}, {}
+local k = 0
+i = 3
 while i <= #ARGV do
   local n, now = tonumber(ARGV[i]), ARGV[i + 1]
   local first, last = i + 2, i + 1 + 2 * n
   local fresh = {}
   for j = first, last, 2 do
+    k = k + 1
     local id = ARGV[j]
-    if not seen[id] and redis.call('EXISTS', mkey(id)) == 0 then
+    if not known[k] and not seen[id] then
       seen[id] = true
       fresh[#fresh + 1] = j
     end
@@ -101,23 +149,16 @@ while i <= #ARGV do
     results[#results + 1] = -1
   else
     for _, j in ipairs(fresh) do
-      local id = ARGV[j]
-      seq = seq + 1
-      local e = redis.call('XADD', stream, '*', 'id', id)
-      redis.call('HSET', mkey(id), 'payload', ARGV[j + 1], 'enqueued_at', now, 'attempts', 0,
-                 'seq', seq, 'state', 'ready', 'entry', e)
-      ready[#ready + 1] = now
-      ready[#ready + 1] = id
+      entries[#entries + 1] = ARGV[j]
+      entries[#entries + 1] = redis.call('XADD', stream, '*', 'i', ARGV[j], 'p', ARGV[j + 1],
+                                         't', now)
     end
     count = count + #fresh
     results[#results + 1] = #fresh
   end
   i = last + 1
 end
-if #ready > 0 then
-  redis.call('SET', p .. 'seq', seq)
-  call_slices('ZADD', {p .. 'ready'}, ready)
-end
+if #entries > 0 then call_slices('HSET', {ids}, entries) end
 return results
 )lua";
 
@@ -139,37 +180,20 @@ if max > 0 then
     r = redis.call(unpack(read))
   end
   if r then
-    -- Entries are read without the group's pending list (NOACK: the lease lives in `leases`), and
-    -- everything up to the last one read is trimmed away at once: each is leased now or belongs
-    -- to a message that moved on meanwhile. (One XTRIM drops whole stream nodes, far cheaper than
-    -- an XDEL per entry.)
-    local last, leased, leases = nil, {}, {}
+    -- NOACK: the group keeps no pending list; the lease is `leases`, and the entry stays on the
+    -- stream (holding the message) until the lease ends.
+    local leases = {}
     for _, entry in ipairs(r[1][2]) do
-      local eid, id = entry[1], entry[2][2]
-      last = eid
-      local h = mkey(id)
-      local f = redis.call('HMGET', h, 'entry', 'payload', 'enqueued_at', 'last_error', 'attempts')
-      if f[1] == eid then
-        local attempts = tonumber(f[5]) + 1
-        redis.call('HSET', h, 'state', 'leased', 'attempts', attempts, 'entry', '')
-        leased[#leased + 1] = id
-        leases[#leases + 1] = ARGV[4]
-        leases[#leases + 1] = id
-        out[#out + 1] = id
-        out[#out + 1] = f[2]
-        out[#out + 1] = attempts
-        out[#out + 1] = f[3]
-        out[#out + 1] = f[4] or ''
-      end
+      local f = fields(entry[2])
+      leases[#leases + 1] = ARGV[4]
+      leases[#leases + 1] = f.i
+      out[#out + 1] = f.i
+      out[#out + 1] = f.p
+      out[#out + 1] = tonumber(f.a or '0') + 1
+      out[#out + 1] = f.t
+      out[#out + 1] = f.e or ''
     end
-    if last then
-      local ms, seq = string.match(last, '^(%d+)-(%d+)$')
-      redis.call('XTRIM', stream, 'MINID', ms .. '-' .. string.format('%d', tonumber(seq) + 1))
-    end
-    if #leased > 0 then
-      call_slices('ZREM', {p .. 'ready'}, leased)
-      call_slices('ZADD', {p .. 'leases'}, leases)
-    end
+    if #leases > 0 then call_slices('ZADD', {p .. 'leases'}, leases) end
   end
   if #out == 1 then
     local info = redis.call('XINFO', 'STREAM', stream)
@@ -183,21 +207,25 @@ return out
 
 // ARGV: prefix, ids. Removes live messages for good.
 inline constexpr std::string_view kAck = R"lua(
-local leased, gone = {}, {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local h = mkey(id)
-  local state = redis.call('HGET', h, 'state')
-  if state == 'leased' then
-    leased[#leased + 1] = id
-    gone[#gone + 1] = h
-  elseif live(state) then
-    detach(id, h, state)
-    gone[#gone + 1] = h
+local list = {}
+for i = 2, #ARGV do list[#list + 1] = ARGV[i] end
+local known, leased = states(list)
+local entries, ended, gone = {}, {}, {}
+for k, id in ipairs(list) do
+  local v = known[k]
+  if v == 'delayed' then
+    redis.call('ZREM', p .. 'delayed', id)
+    redis.call('DEL', mkey(id))
+    gone[#gone + 1] = id
+  elseif v and v ~= 'dead' then
+    entries[#entries + 1] = v
+    if leased[k] then ended[#ended + 1] = id end
+    gone[#gone + 1] = id
   end
 end
-if #leased > 0 then call_slices('ZREM', {p .. 'leases'}, leased) end
-if #gone > 0 then call_slices('DEL', {}, gone) end
+if #entries > 0 then call_slices('XDEL', {stream}, entries) end
+if #ended > 0 then call_slices('ZREM', {p .. 'leases'}, ended) end
+if #gone > 0 then call_slices('HDEL', {ids}, gone) end
 return 0
 )lua";
 
@@ -205,14 +233,18 @@ return 0
 inline constexpr std::string_view kRetry = R"lua(
 for i = 2, #ARGV, 4 do
   local id = ARGV[i]
-  local h = mkey(id)
-  local state = redis.call('HGET', h, 'state')
-  if live(state) then
-    detach(id, h, state)
-    redis.call('HSET', h, 'state', 'delayed', 'last_error', ARGV[i + 2])
-    if ARGV[i + 3] == '1' and tonumber(redis.call('HGET', h, 'attempts') or '0') > 0 then
-      redis.call('HINCRBY', h, 'attempts', -1)
+  local v = redis.call('HGET', ids, id)
+  if v and v ~= 'dead' then
+    local m
+    if v == 'delayed' then
+      m = take_hash(id)
+    else
+      m = take_entry(id, v)
+      redis.call('HSET', ids, id, 'delayed')
     end
+    m.last_error = ARGV[i + 2]
+    if ARGV[i + 3] == '1' and m.attempts > 0 then m.attempts = m.attempts - 1 end
+    store_hash(id, m)
     redis.call('ZADD', p .. 'delayed', ARGV[i + 1], id)
   end
 end
@@ -223,11 +255,18 @@ return 0
 inline constexpr std::string_view kDeadLetter = R"lua(
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
-  local h = mkey(id)
-  local state = redis.call('HGET', h, 'state')
-  if live(state) then
-    detach(id, h, state)
-    redis.call('HSET', h, 'state', 'dead', 'reason', ARGV[i + 1], 'dead_at', ARGV[2])
+  local v = redis.call('HGET', ids, id)
+  if v and v ~= 'dead' then
+    local m
+    if v == 'delayed' then
+      redis.call('ZREM', p .. 'delayed', id)
+      m = take_hash(id)
+    else
+      m = take_entry(id, v)
+    end
+    redis.call('HSET', ids, id, 'dead')
+    store_hash(id, m)
+    redis.call('HSET', mkey(id), 'reason', ARGV[i + 1], 'dead_at', ARGV[2])
     redis.call('ZADD', p .. 'dead', redis.call('INCR', p .. 'dead_seq'), id)
   end
 end
@@ -237,22 +276,21 @@ return 0
 // ARGV: prefix, id. Returns 1, or 0 when the id is not a dead letter.
 inline constexpr std::string_view kReplay = R"lua(
 local id = ARGV[2]
-local h = mkey(id)
-if redis.call('HGET', h, 'state') ~= 'dead' then return 0 end
+if redis.call('HGET', ids, id) ~= 'dead' then return 0 end
 redis.call('ZREM', p .. 'dead', id)
-redis.call('HDEL', h, 'reason', 'dead_at', 'last_error')
-redis.call('HSET', h, 'attempts', 0)
-to_ready(id, h, redis.call('HGET', h, 'enqueued_at'))
+local m = take_hash(id)
+m.attempts, m.last_error = 0, ''
+redis.call('HSET', ids, id, add_entry(id, m))
 return 1
 )lua";
 
 // ARGV: prefix, id. Returns 1, or 0 when the id is not a dead letter.
 inline constexpr std::string_view kDiscard = R"lua(
 local id = ARGV[2]
-local h = mkey(id)
-if redis.call('HGET', h, 'state') ~= 'dead' then return 0 end
+if redis.call('HGET', ids, id) ~= 'dead' then return 0 end
 redis.call('ZREM', p .. 'dead', id)
-redis.call('DEL', h)
+redis.call('DEL', mkey(id))
+redis.call('HDEL', ids, id)
 return 1
 )lua";
 
@@ -269,12 +307,27 @@ return out
 )lua";
 
 // ARGV: prefix, now. Returns ready, delayed, in flight, dead, oldest ready enqueued_at ('' if
-// none).
+// none). The stream holds the ready and the leased messages; the first ready one is the first
+// entry after the group's last-delivered id.
 inline constexpr std::string_view kStats = R"lua(
 promote(ARGV[2])
-local oldest = redis.call('ZRANGE', p .. 'ready', 0, 0, 'WITHSCORES')
-return {redis.call('ZCARD', p .. 'ready'), redis.call('ZCARD', p .. 'delayed'),
-        redis.call('ZCARD', p .. 'leases'), redis.call('ZCARD', p .. 'dead'), oldest[2] or ''}
+local leased = redis.call('ZCARD', p .. 'leases')
+local ready = redis.call('XLEN', stream) - leased
+local oldest = ''
+if ready > 0 then
+  local from = '-'
+  local groups = redis.pcall('XINFO', 'GROUPS', stream)
+  if type(groups) == 'table' and not groups.err then
+    for _, g in ipairs(groups) do
+      local f = fields(g)
+      if f.name == 'workers' then from = '(' .. f['last-delivered-id'] end
+    end
+  end
+  local first = redis.call('XRANGE', stream, from, '+', 'COUNT', 1)[1]
+  if first then oldest = fields(first[2]).t end
+end
+return {ready, redis.call('ZCARD', p .. 'delayed'), leased, redis.call('ZCARD', p .. 'dead'),
+        oldest}
 )lua";
 
 }  // namespace msgbroker::queue::redis

@@ -339,10 +339,71 @@ TEST_F(RedisQueueTest, KeysStayUnderThePrefix) {
   ASSERT_TRUE(conn) << conn.error().message;
   auto keys = (*conn)->Command({"KEYS", options_.key_prefix + "*"});
   ASSERT_TRUE(keys);
-  EXPECT_EQ((*keys)->elements, 9u);  // stream, ready, delayed, dead, seq, dead_seq, 3 hashes
+  // stream, ids, delayed, dead, dead_seq, and the hashes of the delayed and the dead message
+  // (`leases` is gone with its last member).
+  EXPECT_EQ((*keys)->elements, 7u);
   auto other = (*conn)->Command({"KEYS", "msgbroker:*"});
   ASSERT_TRUE(other);
   EXPECT_EQ((*other)->elements, 0u) << "a key outside the test's prefix";
+}
+
+// Once acknowledged, a message leaves nothing behind: its stream entry, its `ids` field and its
+// lease are deleted, so Redis's memory follows the backlog, not the traffic.
+TEST_F(RedisQueueTest, AcknowledgedMessagesLeaveNothingBehind) {
+  auto q = Open();
+  ASSERT_TRUE(q);
+  std::vector<MessageId> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(EnqueueOne(*q, "m" + std::to_string(i)));
+  auto first = q->Claim("w", 20, kLease, kNoWait);
+  ASSERT_TRUE(first);
+  ASSERT_EQ(first->size(), 20u);
+  auto conn = redis::Connection::Open(RawOptions(options_));
+  ASSERT_TRUE(conn) << conn.error().message;
+  auto count = [&](std::initializer_list<std::string_view> command) {
+    auto reply = (*conn)->Command(command);
+    EXPECT_TRUE(reply);
+    return reply ? redis::ReplyInteger(reply->get()) : -1;
+  };
+  const std::string stream = options_.key_prefix + "stream";
+  const std::string id_hash = options_.key_prefix + "ids";
+  const std::string leases = options_.key_prefix + "leases";
+  EXPECT_EQ(count({"XLEN", stream}), 50) << "leased messages stay on the stream until acked";
+  EXPECT_EQ(count({"ZCARD", leases}), 20);
+  // Acknowledging a mix of leased and still ready messages.
+  std::vector<MessageId> acked(ids.begin(), ids.begin() + 10);
+  acked.insert(acked.end(), ids.end() - 5, ids.end());
+  ASSERT_TRUE(q->Ack(acked));
+  EXPECT_EQ(count({"XLEN", stream}), 35);
+  EXPECT_EQ(count({"HLEN", id_hash}), 35);
+  EXPECT_EQ(count({"ZCARD", leases}), 10);
+  auto stats = q->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, 25u);
+  EXPECT_EQ(stats->in_flight, 10u);
+  auto rest = q->Claim("w", 100, kLease, kNoWait);
+  ASSERT_TRUE(rest);
+  ASSERT_EQ(rest->size(), 25u);
+  EXPECT_EQ(rest->front().payload, "m20") << "the oldest ready message first";
+  std::vector<MessageId> remaining(ids.begin() + 10, ids.end() - 5);
+  ASSERT_TRUE(q->Ack(remaining));
+  EXPECT_EQ(count({"XLEN", stream}), 0);
+  EXPECT_EQ(count({"EXISTS", id_hash}), 0);
+  EXPECT_EQ(count({"EXISTS", leases}), 0);
+}
+
+// A prefix holding keys of the earlier layout (a `ready` set, a `seq` counter) is refused at Open,
+// naming the key, instead of being misread; the queue opens once they are gone.
+TEST_F(RedisQueueTest, EarlierLayoutIsRefusedAtOpen) {
+  auto conn = redis::Connection::Open(RawOptions(options_));
+  ASSERT_TRUE(conn) << conn.error().message;
+  const std::string seq = options_.key_prefix + "seq";
+  ASSERT_TRUE((*conn)->Command({"SET", seq, "7"}));
+  auto opened = RedisQueue::Open(options_, clock_);
+  ASSERT_FALSE(opened);
+  EXPECT_EQ(opened.error().code, ErrorCode::kInvalidRequest);
+  EXPECT_NE(opened.error().message.find(seq), std::string::npos) << opened.error().message;
+  ASSERT_TRUE((*conn)->Command({"DEL", seq}));
+  EXPECT_TRUE(Open());
 }
 
 TEST_F(RedisQueueTest, WrongPasswordIsAClearError) {
