@@ -8,7 +8,10 @@
 # (tests/servers/redis.sh, postgres.sh), creates a data directory with `msgbroker up` (CA,
 # certificates, keys; stopped again at once), registers the demo client in PostgreSQL, starts one
 # main server, one proxy and the workers from YAML files, and runs `msgbroker bench`:
-#   single messages at 64 connections, then batches of 100 and of 500.
+#   single messages at 64 connections, then batches of 100 and of 500, with the workers
+#   delivering all along; then the intake runs: single messages and batches of 500 with the
+#   workers stopped during the load (the queue absorbs it) and resumed for the drain, which then
+#   measures delivery alone.
 # For every run it reports accepted/s, delivered/s (committed in PostgreSQL: the bench counts the
 # main server's stored items, incremented after each COMMIT), latency percentiles and CPU seconds
 # per component from /proc/<pid>/stat (utime+stime deltas; PostgreSQL = postmaster + every child,
@@ -17,7 +20,8 @@
 # Everything listens on 127.0.0.1 only; every load is bounded in time; every process this script
 # starts is stopped by its PID on exit.
 #
-# Usage: scripts/bench-e2e.sh [--quick] [--skip-build] [--no-reference] [--profile DIR] [--keep]
+# Usage: scripts/bench-e2e.sh [--quick] [--skip-build] [--no-reference] [--no-intake]
+#          [--profile DIR] [--keep]
 #          [--duration S] [--workers N] [--worker-concurrency N] [--worker-batch N]
 #          [--proxy-io-threads N] [--main-io-threads N] [--bench-threads N] [--out DIR]
 #          [--redis-appendfsync always|everysec]
@@ -25,6 +29,7 @@
 # E2E_WORKER_BATCH, E2E_PROXY_IO_THREADS, E2E_MAIN_IO_THREADS, E2E_BENCH_THREADS,
 # E2E_REDIS_APPENDFSYNC.
 #   --quick        3-second runs, small reference runs (a smoke test of the script itself)
+#   --no-intake    skip the intake runs
 #   --profile DIR  after the measured runs, repeat the single and the batch-100 run under
 #                  `perf record` (all components) and write flat profiles to DIR
 #   --keep         keep the temporary directory (logs, configs, data) for inspection
@@ -47,6 +52,7 @@ redis_appendfsync=${E2E_REDIS_APPENDFSYNC:-always}
 quick=0
 build=1
 reference=1
+intake=1
 keep=0
 profile_dir=""
 out_dir=""
@@ -56,6 +62,7 @@ while [[ $# -gt 0 ]]; do
     --quick) quick=1 ;;
     --skip-build) build=0 ;;
     --no-reference) reference=0 ;;
+    --no-intake) intake=0 ;;
     --keep) keep=1 ;;
     --profile) profile_dir=$2; shift ;;
     --out) out_dir=$2; shift ;;
@@ -100,7 +107,8 @@ pg_dir="$tmp/pg"
 
 stop_started() {
   local pid
-  for pid in "${started_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # CONT first: a worker stopped for an intake run would not act on TERM.
+  for pid in "${started_pids[@]}"; do kill -CONT "$pid" 2>/dev/null; kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${started_pids[@]}"; do
     for _ in $(seq 1 150); do
       kill -0 "$pid" 2>/dev/null || break
@@ -305,10 +313,13 @@ fi
 results="$out_dir/results.jsonl"
 : >"$results"
 
-# run_bench NAME CONNECTIONS BATCH DURATION [PERF_OUT]
+# run_bench NAME CONNECTIONS BATCH DURATION [PERF_OUT] [intake]
+# With `intake`, the workers are stopped (SIGSTOP, idle: the previous run has drained) for the
+# load and continued (SIGCONT) when it ends: the queue absorbs the burst with the delivery side
+# taking no CPU, and the drain that follows measures delivery alone.
 run_bench() {
-  local name=$1 connections=$2 batch=$3 seconds=$4 perf_out=${5:-}
-  local load before after t0 t1 bench_cpu json perf_pid=""
+  local name=$1 connections=$2 batch=$3 seconds=$4 perf_out=${5:-} mode=${6:-}
+  local load before after t0 t1 bench_cpu json perf_pid="" bench_pid
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   rcli CONFIG RESETSTAT >/dev/null
   before=$(snapshot)
@@ -322,11 +333,18 @@ run_bench() {
   fi
   t0=$(date +%s.%N)
   local TIMEFORMAT='%U %S'
+  if [[ "$mode" == intake ]]; then kill -STOP "${worker_pids[@]}"; fi
   { time "$bin" bench --data-dir "$data" --url "https://127.0.0.1:$proxy_port" \
     --main-server-url "https://127.0.0.1:$main_port" -c "$connections" --batch "$batch" \
     -d "$seconds" --threads "$bench_threads" --drain-timeout "$drain_timeout" \
     --count-via-metrics --json >"$tmp/bench-$name.json" 2>"$tmp/logs/bench-$name.log"; } \
-    2>"$tmp/bench-$name.time" || log "bench $name exited non-zero (see $tmp/logs/bench-$name.log)"
+    2>"$tmp/bench-$name.time" &
+  bench_pid=$!
+  if [[ "$mode" == intake ]]; then
+    sleep "$seconds"
+    kill -CONT "${worker_pids[@]}"
+  fi
+  wait "$bench_pid" || log "bench $name exited non-zero (see $tmp/logs/bench-$name.log)"
   t1=$(date +%s.%N)
   after=$(snapshot)
   # Where Redis spent its command time (scripts' inner commands are counted on their own too).
@@ -357,6 +375,10 @@ run_bench() {
 run_bench single-c64 64 1 "$duration"
 run_bench batch100-c16 16 100 "$duration"
 run_bench batch500-c8 8 500 "$duration"
+if [[ $intake -eq 1 ]]; then
+  run_bench intake-single-c64 64 1 "$duration" "" intake
+  run_bench intake-batch500-c8 8 500 "$duration" "" intake
+fi
 
 if [[ -n "$profile_dir" ]]; then
   command -v perf >/dev/null || { log "perf is missing (apt-get install linux-perf)"; exit 1; }
@@ -394,15 +416,12 @@ if [[ $reference -eq 1 ]]; then
   rb() { redis-benchmark -h 127.0.0.1 -p "$redis_port" -a "$redis_password" --dbnum 9 -q "$@" 2>/dev/null |
     tr '\r' '\n' | grep -E 'requests per second' | tail -n 1 |
     sed -E 's/.*: ([0-9.]+) requests per second, p50=([0-9.]+) msec.*/\1 requests\/s (p50 \2 ms)/'; }
-  # One Lua call doing what the queue's enqueue script does for one message.
-  lua='local h = "rb:msg:" .. ARGV[1]
-if redis.call("EXISTS", h) == 0 then
-  redis.call("HSET", h, "payload", ARGV[2], "enqueued_at", 1, "attempts", 0, "seq", 1)
-  local e = redis.call("XADD", "rb:stream", "*", "id", ARGV[1])
-  redis.call("HSET", h, "state", "ready", "entry", e)
-  redis.call("ZADD", "rb:ready", 1, ARGV[1])
+  # One Lua call doing what the queue's enqueue script does for one message (layout 2, ADR 0007).
+  lua='if not redis.call("HGET", "rb:ids", ARGV[1]) then
+  local e = redis.call("XADD", "rb:stream", "*", "i", ARGV[1], "p", ARGV[2], "t", 1)
+  redis.call("HSET", "rb:ids", ARGV[1], e)
 end
-return redis.call("ZCARD", "rb:ready")'
+return redis.call("XLEN", "rb:stream") + redis.call("ZCARD", "rb:delayed")'
   payload=$(head -c 150 /dev/urandom | base64 -w0)
   {
     echo "redis-benchmark SET -c 64 -n $n: $(rb -c 64 -n "$n" -t set)"
