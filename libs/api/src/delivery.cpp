@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "msgbroker/api/contract.hpp"
+#include "msgbroker/core/json_text.hpp"
 
 namespace msgbroker::api {
 namespace {
@@ -30,16 +31,34 @@ std::optional<ErrorCode> CodeFromName(std::string_view name) {
 
 }  // namespace
 
+// Written directly (msgbroker/core/json_text.hpp): each payload is JSON text itself, and
+// escaping it into a document per item was a sixth of the worker's CPU. Keys in nlohmann's order.
 std::string EncodeDeliveryRequest(const std::vector<DeliveryItem>& items) {
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& item : items) {
-    nlohmann::json j = {{"message_id", item.message_id.str()},
-                        {"attempts", item.attempts},
-                        {"payload", item.payload}};
-    if (item.failure) j["failure"] = *item.failure;
-    list.push_back(std::move(j));
+  std::size_t bytes = 32;
+  for (const auto& item : items) bytes += item.payload.size() * 5 / 4 + 96;
+  std::string out;
+  out.reserve(bytes);
+  out += R"({"deliveries":[)";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    const auto& item = items[i];
+    if (i > 0) out += ',';
+    out += R"({"attempts":)";
+    AppendJsonNumber(out, item.attempts);
+    if (item.failure) {
+      out += ',';
+      AppendJsonKey(out, "failure");
+      AppendJsonString(out, *item.failure);
+    }
+    out += ',';
+    AppendJsonKey(out, "message_id");
+    AppendJsonString(out, item.message_id.str());
+    out += ',';
+    AppendJsonKey(out, "payload");
+    AppendJsonString(out, item.payload);
+    out += '}';
   }
-  return nlohmann::json{{"deliveries", std::move(list)}}.dump();
+  out += "]}";
+  return out;
 }
 
 Result<std::vector<DeliveryItem>> DecodeDeliveryRequest(std::string_view text) {

@@ -1,16 +1,25 @@
 #include "msgbroker/api/queue_envelope.hpp"
 
 #include "msgbroker/core/base64.hpp"
+#include "msgbroker/core/json_text.hpp"
 #include "msgbroker/core/time_format.hpp"
 
 namespace msgbroker::api {
 
+// Written directly rather than through an nlohmann::json document (this runs once per message on
+// the proxy); the keys in nlohmann's order, so the bytes are what it wrote.
 std::string EncodeQueuePayload(const QueuePayload& payload) {
-  nlohmann::json doc = {{"v", 1},
-                        {"client_id", payload.client_id.str()},
-                        {"queued_at", ToUnixMillis(payload.queued_at)},
-                        {"content", Base64Encode(payload.sealed_content)}};
-  return doc.dump();
+  std::string out = "{";
+  AppendJsonKey(out, "client_id");
+  AppendJsonString(out, payload.client_id.str());
+  out += ',';
+  AppendJsonKey(out, "content");
+  AppendJsonString(out, Base64Encode(payload.sealed_content));
+  out += ',';
+  AppendJsonKey(out, "queued_at");
+  AppendJsonNumber(out, ToUnixMillis(payload.queued_at));
+  out += R"(,"v":1})";
+  return out;
 }
 
 Result<QueuePayload> DecodeQueuePayload(std::string_view text) {
@@ -42,10 +51,19 @@ std::string EnvelopeAssociatedData(const MessageId& id, const ClientId& client) 
 }
 
 std::string EncodeContent(const SubmitMessage& message) {
-  nlohmann::json doc = {{std::string(kFieldSenderNumber), message.sender_number},
-                        {std::string(kFieldMessageBody), message.message_body}};
-  if (!message.metadata.is_null()) doc[std::string(kFieldMetadata)] = message.metadata;
-  return doc.dump();
+  std::string out = "{";
+  AppendJsonKey(out, kFieldMessageBody);
+  AppendJsonString(out, message.message_body);
+  if (!message.metadata.is_null()) {
+    out += ',';
+    AppendJsonKey(out, kFieldMetadata);
+    out += message.metadata.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  out += ',';
+  AppendJsonKey(out, kFieldSenderNumber);
+  AppendJsonString(out, message.sender_number);
+  out += '}';
+  return out;
 }
 
 Result<SubmitMessage> DecodeContent(std::string_view text) {

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 namespace msgbroker::api {
 namespace {
 
@@ -18,6 +20,24 @@ TEST(DeliveryTest, RequestRoundTrip) {
   EXPECT_FALSE((*decoded)[0].failure);
   EXPECT_EQ((*decoded)[1].attempts, 7u);
   EXPECT_EQ((*decoded)[1].failure, "max attempts reached");
+}
+
+// The request is written by hand for speed: its bytes are what the document of the same items
+// dumps.
+TEST(DeliveryTest, RequestTextIsWhatADocumentDumps) {
+  std::vector<DeliveryItem> items{
+      {NewId(), 1, R"({"client_id":"acme","content":"AAH/","queued_at":1,"v":1})", std::nullopt},
+      {NewId(), 4294967295u, "p2", std::string("main server said \"no\"\n")}};
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& item : items) {
+    nlohmann::json j = {{"message_id", item.message_id.str()},
+                        {"attempts", item.attempts},
+                        {"payload", item.payload}};
+    if (item.failure) j["failure"] = *item.failure;
+    list.push_back(std::move(j));
+  }
+  EXPECT_EQ(EncodeDeliveryRequest(items), nlohmann::json({{"deliveries", list}}).dump());
+  EXPECT_EQ(EncodeDeliveryRequest({}), R"({"deliveries":[]})");
 }
 
 TEST(DeliveryTest, RequestDefectsNameTheItem) {

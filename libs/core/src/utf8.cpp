@@ -67,6 +67,12 @@ bool IsUnicodeSpace(char32_t cp) noexcept {
 
 }  // namespace
 
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t at) noexcept {
+  std::size_t i = at;
+  char32_t cp = 0;
+  return at < text.size() && Next(text, i, cp) ? i - at : 0;
+}
+
 std::optional<std::size_t> Utf8Length(std::string_view text) noexcept {
   std::size_t count = 0;
   std::size_t i = 0;

@@ -13,10 +13,15 @@ HttpResponse MakeErrorResponse(const Error& error, std::string_view request_id) 
 }
 
 HttpResponse MakeJsonResponse(http::status status, const nlohmann::json& body) {
+  // Replace invalid UTF-8 rather than throw: a response must always be producible.
+  return MakeJsonTextResponse(status,
+                              body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+HttpResponse MakeJsonTextResponse(http::status status, std::string json_text) {
   HttpResponse response{status, 11};
   response.set(http::field::content_type, "application/json");
-  // Replace invalid UTF-8 rather than throw: a response must always be producible.
-  response.body() = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  response.body() = std::move(json_text);
   response.prepare_payload();
   return response;
 }

@@ -8,10 +8,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/beast/http/field.hpp>
-#include <nlohmann/json.hpp>
 
 #include "msgbroker/api/queue_envelope.hpp"
 #include "msgbroker/api/submit_message.hpp"
+#include "msgbroker/core/json_text.hpp"
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/net/http_types.hpp"
 #include "msgbroker/proxy/api_key_directory.hpp"
@@ -251,11 +251,17 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   Enqueue(
       std::move(messages), context.request_id, client_id,
       [this, id, client = client_id.str(), now, decision] {
-        auto response = net::MakeJsonResponse(http::status::accepted,
-                                              nlohmann::json{{"message_id", id.str()},
-                                                             {"status", "queued"},
-                                                             {"client_id", client},
-                                                             {"queued_at", FormatTimestamp(now)}});
+        std::string body = "{";
+        AppendJsonKey(body, "client_id");
+        AppendJsonString(body, client);
+        body += ',';
+        AppendJsonKey(body, "message_id");
+        AppendJsonString(body, id.str());
+        body += ',';
+        AppendJsonKey(body, "queued_at");
+        AppendJsonString(body, FormatTimestamp(now));
+        body += R"(,"status":"queued"})";
+        auto response = net::MakeJsonTextResponse(http::status::accepted, std::move(body));
         AddRateLimitHeaders(response, decision);
         return response;
       },
@@ -282,40 +288,67 @@ void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::Requ
   }
 
   // Every valid item is sealed and goes into the queue in ONE all-or-nothing enqueue; invalid
-  // items are answered with their error and never stored.
-  nlohmann::json results = nlohmann::json::array();
+  // items are answered with their error and never stored. The per-item results are written as
+  // JSON text directly (msgbroker/core/json_text.hpp): a document per item cost more than sealing.
+  std::string results = "[";
   std::vector<queue::NewMessage> messages;
   messages.reserve(items->size());
   std::size_t rejected = 0;
+  const std::string queued_at = FormatTimestamp(now);
   for (std::size_t i = 0; i < items->size(); ++i) {
     auto sealed = (*items)[i]
                       ? Seal(*(*items)[i], client_id, now, context.request_id,
                              keyed ? std::optional<MessageId>(keyed->IdFor(i)) : std::nullopt)
                       : Result<queue::NewMessage>(tl::unexpected((*items)[i].error()));
+    if (i > 0) results += ',';
+    results += '{';
     if (!sealed) {
       const auto& error = sealed.error();
       metrics_->rejected.Add({{"code", std::string(ErrorCodeName(error.code))}}).Increment();
-      nlohmann::json e = {{"code", ErrorCodeName(error.code)}, {"message", error.message}};
-      if (!error.field.empty()) e["field"] = error.field;
-      results.push_back({{"index", i}, {"status", "rejected"}, {"error", std::move(e)}});
+      results += R"("error":{)";
+      AppendJsonKey(results, "code");
+      AppendJsonString(results, ErrorCodeName(error.code));
+      if (!error.field.empty()) {
+        results += ',';
+        AppendJsonKey(results, "field");
+        AppendJsonString(results, error.field);
+      }
+      results += ',';
+      AppendJsonKey(results, "message");
+      AppendJsonString(results, error.message);
+      results += R"(},"index":)";
+      AppendJsonNumber(results, static_cast<std::int64_t>(i));
+      results += R"(,"status":"rejected"})";
       ++rejected;
       continue;
     }
-    results.push_back({{"index", i},
-                       {"status", "queued"},
-                       {"message_id", sealed->id.str()},
-                       {"queued_at", FormatTimestamp(now)}});
+    results += R"("index":)";
+    AppendJsonNumber(results, static_cast<std::int64_t>(i));
+    results += ',';
+    AppendJsonKey(results, "message_id");
+    AppendJsonString(results, sealed->id.str());
+    results += ',';
+    AppendJsonKey(results, "queued_at");
+    AppendJsonString(results, queued_at);
+    results += R"(,"status":"queued"})";
     messages.push_back(std::move(*sealed));
   }
+  results += ']';
   const std::size_t queued = messages.size();
   auto answer = [this, results = std::move(results), client = client_id.str(), queued, rejected,
                  decision] {
-    auto response =
-        net::MakeJsonResponse(rejected == 0 ? http::status::accepted : http::status::multi_status,
-                              nlohmann::json{{"client_id", client},
-                                             {"queued", queued},
-                                             {"rejected", rejected},
-                                             {"results", results}});
+    std::string body = "{";
+    AppendJsonKey(body, "client_id");
+    AppendJsonString(body, client);
+    body += R"(,"queued":)";
+    AppendJsonNumber(body, static_cast<std::int64_t>(queued));
+    body += R"(,"rejected":)";
+    AppendJsonNumber(body, static_cast<std::int64_t>(rejected));
+    body += R"(,"results":)";
+    body += results;
+    body += '}';
+    auto response = net::MakeJsonTextResponse(
+        rejected == 0 ? http::status::accepted : http::status::multi_status, std::move(body));
     AddRateLimitHeaders(response, decision);
     return response;
   };

@@ -11,6 +11,10 @@ namespace msgbroker {
 // nullopt otherwise.
 std::optional<std::size_t> Utf8Length(std::string_view text) noexcept;
 
+// Bytes of the well-formed code point starting at `at`, or 0 when it is malformed (or `at` is past
+// the end).
+std::size_t Utf8SequenceLength(std::string_view text, std::size_t at) noexcept;
+
 // True when the text has no code point other than Unicode white space.
 bool IsBlank(std::string_view utf8) noexcept;
 

@@ -39,5 +39,7 @@ using Handler = std::function<void(HttpRequest&&, const RequestContext&, Respond
 // Retry-After are added by the caller.
 HttpResponse MakeErrorResponse(const Error& error, std::string_view request_id);
 HttpResponse MakeJsonResponse(http::status status, const nlohmann::json& body);
+// The same with a body that is JSON text already (msgbroker/core/json_text.hpp).
+HttpResponse MakeJsonTextResponse(http::status status, std::string json_text);
 
 }  // namespace msgbroker::net
