@@ -21,16 +21,16 @@ std::string Written(std::string_view text) {
 }
 
 std::string Nlohmann(std::string_view text) {
-  return nlohmann::json(std::string(text)).dump(-1, ' ', false,
-                                                nlohmann::json::error_handler_t::replace);
+  return nlohmann::json(std::string(text))
+      .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 // A random string of code points from every UTF-8 length class, with the characters JSON must
 // escape over-represented.
 std::string RandomUtf8(std::mt19937& rng) {
-  static constexpr char32_t kSpecial[] = {'"', '\\', '\n', '\r', '\t', '\b', '\f', 0x00, 0x1f,
-                                          0x7f, '/',  0x80, 0x7ff, 0x800, 0xfffd, 0x10000,
-                                          0x10ffff};
+  static constexpr char32_t kSpecial[] = {'"',   '\\',  '\n',   '\r',    '\t',    '\b',
+                                          '\f',  0x00,  0x1f,   0x7f,    '/',     0x80,
+                                          0x7ff, 0x800, 0xfffd, 0x10000, 0x10ffff};
   std::uniform_int_distribution<int> length(0, 40);
   std::uniform_int_distribution<int> kind(0, 5);
   std::string out;
@@ -94,7 +94,9 @@ TEST(JsonText, MatchesNlohmannForWellFormedUtf8) {
 
 TEST(JsonText, MalformedUtf8IsReplacedAndTheOutputParses) {
   const std::string replacement = "\xEF\xBF\xBD";
-  EXPECT_EQ(Written("a\xff" "b"), "\"a" + replacement + "b\"");
+  EXPECT_EQ(Written("a\xff"
+                    "b"),
+            "\"a" + replacement + "b\"");
   EXPECT_EQ(Written("\xc0\x99"), "\"" + replacement + replacement + "\"");  // overlong
   EXPECT_EQ(Written("\xed\xa0\x80"), "\"" + replacement + replacement + replacement + "\"");
   EXPECT_EQ(Written("end\xe2\x82"), "\"end" + replacement + replacement + "\"");  // truncated
