@@ -139,7 +139,9 @@ struct RedisQueue::Impl {
 
   ~Impl() {
     Close();
-    if (writer.joinable()) writer.join();
+    for (auto& writer : writers) {
+      if (writer.joinable()) writer.join();
+    }
   }
 
   // ---- connections ----
@@ -216,9 +218,12 @@ struct RedisQueue::Impl {
                                                   std::string(redis::ReplyString(reply)));
   }
 
-  // ---- the writer thread (pipelined enqueues) ----
+  // ---- the writer threads (pipelined enqueues) ----
 
+  // Each writer has its own connection; while one waits for Redis (the script runs, the AOF
+  // fsync) the next takes what arrived meanwhile, so the round trips overlap.
   void WriterLoop() {
+    std::unique_ptr<Connection> writer_conn;
     std::unique_lock lock(mu);
     for (;;) {
       writer_cv.wait(lock, [&] { return closed || !pending.empty(); });
@@ -232,7 +237,7 @@ struct RedisQueue::Impl {
         pending.pop_front();
       }
       lock.unlock();
-      std::vector<Status> results = SendBatch(batch);
+      std::vector<Status> results = SendBatch(writer_conn, batch);
       for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
       lock.lock();
     }
@@ -241,7 +246,8 @@ struct RedisQueue::Impl {
   // One round trip for the whole batch. Consecutive calls share one EVALSHA of up to
   // kMaxMessagesPerScript messages (each call is a group in it, all or nothing on its own), so a
   // burst of single-message calls pays the script's fixed costs once, not once per message.
-  std::vector<Status> SendBatch(const std::vector<Op>& batch) {
+  std::vector<Status> SendBatch(std::unique_ptr<Connection>& writer_conn,
+                                const std::vector<Op>& batch) {
     std::vector<Status> results(batch.size());
     auto fail = [&](std::size_t first, std::size_t last, const Error& error) {
       for (std::size_t i = first; i < last; ++i) results[i] = tl::unexpected(error);
@@ -345,10 +351,12 @@ struct RedisQueue::Impl {
       closed = true;
     }
     writer_cv.notify_all();
-    // From a completion callback (on the writer thread) the writer cannot be joined; it stops on
+    // From a completion callback (on a writer thread) that writer cannot be joined; it stops on
     // its own once it has drained, and the destructor joins it.
     std::lock_guard close_lock(close_mu);
-    if (writer.joinable() && writer.get_id() != std::this_thread::get_id()) writer.join();
+    for (auto& writer : writers) {
+      if (writer.joinable() && writer.get_id() != std::this_thread::get_id()) writer.join();
+    }
   }
 
   bool IsClosed() {
@@ -374,8 +382,7 @@ struct RedisQueue::Impl {
   std::deque<Op> pending;
   bool closed = false;
   std::mutex close_mu;
-  std::thread writer;
-  std::unique_ptr<Connection> writer_conn;  // the writer thread's own
+  std::vector<std::thread> writers;
   std::atomic<std::uint64_t> round_trips{0};
 };
 
@@ -385,6 +392,9 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
                                                      const Clock& clock) {
   if (options.max_pipeline == 0) {
     return Fail(ErrorCode::kInvalidRequest, "redis queue: max_pipeline must be at least 1");
+  }
+  if (options.writers == 0) {
+    return Fail(ErrorCode::kInvalidRequest, "redis queue: writers must be at least 1");
   }
   auto impl = std::make_unique<Impl>(std::move(options), clock);
   // The scripts are addressed by their SHA1, computed here: EVALSHA needs no SCRIPT LOAD, and a
@@ -408,7 +418,9 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
                  impl->options.port, conn.error().message);
   }
   try {
-    impl->writer = std::thread([p = impl.get()] { p->WriterLoop(); });
+    for (std::size_t i = 0; i < impl->options.writers; ++i) {
+      impl->writers.emplace_back([p = impl.get()] { p->WriterLoop(); });
+    }
   } catch (const std::system_error& e) {
     return Fail(ErrorCode::kQueueUnavailable,
                 std::string("redis queue: cannot start writer thread: ") + e.what());

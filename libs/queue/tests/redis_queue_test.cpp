@@ -22,6 +22,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/testing/temp_dir.hpp"
@@ -232,42 +233,60 @@ TEST_F(RedisQueueTest, DeadConsumersMessagesGoToAnotherAfterTheVisibilityTimeout
   EXPECT_EQ(stats->ready + stats->delayed + stats->in_flight + stats->dead, 0u);
 }
 
-// 1000 concurrent EnqueueAsync calls: all succeed, and the writer sends them in far fewer
-// pipelined round trips than calls.
+// 1000 concurrent EnqueueAsync calls: all succeed, and the writers send them in far fewer
+// pipelined round trips than calls, with one writer thread and with several.
 TEST_F(RedisQueueTest, ConcurrentEnqueuesSharePipelinedRoundTrips) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 125;
   constexpr int kTotal = kThreads * kPerThread;
-  auto q = Open();
-  ASSERT_TRUE(q);
-  std::atomic<int> ok{0};
-  std::atomic<int> failed{0};
-  std::atomic<int> done{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        q->EnqueueAsync({NewMessage{MessageId::Generate(clock_.Now()),
-                                    "t" + std::to_string(t) + "-" + std::to_string(i)}},
-                        [&](Status s) {
-                          ++(s ? ok : failed);
-                          ++done;
-                        });
-      }
-    });
+  for (std::size_t writers : {1u, 3u}) {
+    SCOPED_TRACE("writers " + std::to_string(writers));
+    options_.writers = writers;
+    options_.key_prefix = UniquePrefix();
+    auto q = Open();
+    ASSERT_TRUE(q);
+    std::atomic<int> ok{0};
+    std::atomic<int> failed{0};
+    std::atomic<int> done{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          q->EnqueueAsync({NewMessage{MessageId::Generate(clock_.Now()),
+                                      "t" + std::to_string(t) + "-" + std::to_string(i)}},
+                          [&](Status s) {
+                            ++(s ? ok : failed);
+                            ++done;
+                          });
+        }
+      });
+    }
+    for (auto& t : threads) t.join();
+    ASSERT_TRUE(mt::WaitFor([&] { return done.load() == kTotal; }, milliseconds(60'000)));
+    EXPECT_EQ(ok.load(), kTotal);
+    EXPECT_EQ(failed.load(), 0);
+    const std::uint64_t round_trips = q->enqueue_round_trips();
+    std::cout << "[ pipelining ] " << writers << " writer(s): " << kTotal << " enqueues, "
+              << round_trips << " round trips\n";
+    EXPECT_GT(round_trips, 0u);
+    EXPECT_LT(round_trips, static_cast<std::uint64_t>(kTotal / 4));
+    auto stats = q->Stats();
+    ASSERT_TRUE(stats);
+    EXPECT_EQ(stats->ready, static_cast<std::uint64_t>(kTotal));
   }
-  for (auto& t : threads) t.join();
-  ASSERT_TRUE(mt::WaitFor([&] { return done.load() == kTotal; }, milliseconds(60'000)));
-  EXPECT_EQ(ok.load(), kTotal);
-  EXPECT_EQ(failed.load(), 0);
-  const std::uint64_t round_trips = q->enqueue_round_trips();
-  RecordProperty("round_trips", static_cast<int>(round_trips));
-  std::cout << "[ pipelining ] " << kTotal << " enqueues, " << round_trips << " round trips\n";
-  EXPECT_GT(round_trips, 0u);
-  EXPECT_LT(round_trips, static_cast<std::uint64_t>(kTotal / 4));
-  auto stats = q->Stats();
-  ASSERT_TRUE(stats);
-  EXPECT_EQ(stats->ready, static_cast<std::uint64_t>(kTotal));
+}
+
+TEST_F(RedisQueueTest, InvalidOptionsAreRefused) {
+  for (auto [pipeline, writers, what] :
+       {std::tuple{std::size_t{0}, std::size_t{2}, "max_pipeline"},
+        std::tuple{std::size_t{1024}, std::size_t{0}, "writers"}}) {
+    options_.max_pipeline = pipeline;
+    options_.writers = writers;
+    auto opened = RedisQueue::Open(options_, clock_);
+    ASSERT_FALSE(opened) << what;
+    EXPECT_EQ(opened.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(opened.error().message.find(what), std::string::npos) << opened.error().message;
+  }
 }
 
 // Calls pending together share one script run, but each stays all or nothing on its own: with

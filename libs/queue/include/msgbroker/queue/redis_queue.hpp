@@ -3,17 +3,18 @@
 // run on several hosts. Semantics are the Queue contract (queue.hpp); design in
 // docs/adr/0007-redis-streams-queue.md.
 //
-//  * Ready messages are entries of the stream `<prefix>stream`, read through the consumer group
-//    `workers`; each message's fields live in the hash `<prefix>msg:<id>`. Lease deadlines,
-//    retry times and deaths are sorted sets scored by the injected Clock, never by Redis idle
-//    times, so tests can drive them with a FakeClock.
+//  * Ready and leased messages are entries of the stream `<prefix>stream`, each holding its
+//    message, read through the consumer group `workers`; delayed and dead ones live in the hash
+//    `<prefix>msg:<id>`. Lease deadlines, retry times and deaths are sorted sets scored by the
+//    injected Clock, never by Redis idle times, so tests can drive them with a FakeClock.
 //  * Every state change is one Lua script (atomic). EnqueueAsync never waits: a writer thread
-//    sends every call pending since its last round trip as one pipeline (one EVALSHA per call,
-//    so each call is all or nothing) and runs the callbacks once Redis replied. Durability is
-//    whatever the server's AOF setting gives (appendfsync always for no loss).
+//    sends every call pending since its last round trip as one pipeline (consecutive calls share
+//    an EVALSHA, each call all or nothing) and runs the callbacks once Redis replied; `writers`
+//    threads, each with its own connection, overlap their round trips. Durability is whatever
+//    the server's AOF setting gives (appendfsync always for no loss).
 //  * Redis unreachable: calls fail with kQueueUnavailable within the connect/command timeouts,
 //    and later calls reconnect by themselves.
-//  * Completion callbacks run on the writer thread: they must be quick, must not throw, and must
+//  * Completion callbacks run on a writer thread: they must be quick, must not throw, and must
 //    not call the blocking methods.
 
 #include <chrono>
@@ -35,6 +36,7 @@ struct RedisQueueOptions {
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
   std::size_t max_pipeline = 1024;       // EnqueueAsync calls per round trip
+  std::size_t writers = 2;               // threads (and connections) sending enqueues
   std::size_t max_messages = 1'000'000;  // ready+delayed+in-flight; beyond -> unavailable
   std::size_t max_payload_bytes = 64 * 1024;
 };
@@ -60,7 +62,7 @@ class RedisQueue final : public Queue {
   Result<QueueStats> Stats() override;
   void Close() override;
 
-  // Round trips the writer thread made for EnqueueAsync (one per pipelined group of calls).
+  // Round trips the writer threads made for EnqueueAsync (one per pipelined group of calls).
   std::uint64_t enqueue_round_trips() const noexcept;
 
  private:
