@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <atomic>
 #include <cmath>
 #include <condition_variable>
@@ -79,6 +80,40 @@ Result<MessageId> ParseId(std::string_view text) {
   auto id = MessageId::Parse(text);
   if (!id) return Fail(ErrorCode::kDataCorrupted, "redis queue holds a malformed message id");
   return *id;
+}
+
+// The messages of stream entries as XREADGROUP returns them ([entry id, [field, value, ...]] each;
+// fields as redis_scripts.hpp describes them), each claimed once more than its `a` says.
+Result<std::vector<ClaimedMessage>> ClaimedFromEntries(const redisReply* entries) {
+  std::vector<ClaimedMessage> out;
+  out.reserve(Elements(entries));
+  for (std::size_t e = 0; e < Elements(entries); ++e) {
+    const redisReply* kv = Element(Element(entries, e), 1);
+    std::string_view id_text;
+    ClaimedMessage m;
+    std::int64_t previous_claims = 0;
+    for (std::size_t f = 0; f + 1 < Elements(kv); f += 2) {
+      const std::string_view name = redis::ReplyString(Element(kv, f));
+      const std::string_view value = redis::ReplyString(Element(kv, f + 1));
+      if (name == "i") {
+        id_text = value;
+      } else if (name == "p") {
+        m.payload = std::string(value);
+      } else if (name == "t") {
+        m.enqueued_at = FromUnixMillis(ParseMillis(value));
+      } else if (name == "a") {
+        std::from_chars(value.data(), value.data() + value.size(), previous_claims);
+      } else if (name == "e") {
+        m.last_error = std::string(value);
+      }
+    }
+    auto id = ParseId(id_text);
+    if (!id) return tl::unexpected(id.error());
+    m.id = std::move(*id);
+    m.attempts = static_cast<std::uint32_t>(previous_claims + 1);
+    out.push_back(std::move(m));
+  }
+  return out;
 }
 
 // Lowercase hex SHA1, the name Redis gives a script.
@@ -488,19 +523,12 @@ Result<std::vector<ClaimedMessage>> RedisQueue::Claim(std::string_view consumer,
       return tl::unexpected(reply.error());
     }
     const redisReply* r = reply->get();
-    std::vector<ClaimedMessage> out;
-    for (std::size_t i = 1; i + 4 < Elements(r); i += 5) {
-      auto id = ParseId(redis::ReplyString(Element(r, i)));
-      if (!id) {
-        q.Release(std::move(*conn));
-        return tl::unexpected(id.error());
-      }
-      out.push_back(
-          ClaimedMessage{std::move(*id), std::string(redis::ReplyString(Element(r, i + 1))),
-                         static_cast<std::uint32_t>(redis::ReplyInteger(Element(r, i + 2))),
-                         FromUnixMillis(ParseMillis(redis::ReplyString(Element(r, i + 3)))),
-                         std::string(redis::ReplyString(Element(r, i + 4)))});
+    auto claimed = ClaimedFromEntries(Element(r, 1));
+    if (!claimed) {
+      q.Release(std::move(*conn));
+      return tl::unexpected(claimed.error());
     }
+    std::vector<ClaimedMessage> out = std::move(*claimed);
     const auto remaining =
         std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (!out.empty() || max == 0 || remaining.count() <= 0) {

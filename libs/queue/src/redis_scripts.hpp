@@ -32,13 +32,22 @@ local function mkey(id) return p .. 'msg:' .. id end
 -- batch stays within Lua's stack for unpack(); the replies of the slices are concatenated.
 -- Slices are even-sized, so pairs stay together.
 local function call_slices(cmd, head, list)
-  local out = {}
-  for i = 1, #list, 4000 do
+  local total = #list
+  if total <= 4000 and #head == 1 then return redis.call(cmd, head[1], unpack(list)) end
+  local out, n = {}, 0
+  for i = 1, total, 4000 do
     local args = {unpack(head)}
-    for k = i, math.min(i + 3999, #list) do args[#args + 1] = list[k] end
+    local a = #args
+    for k = i, math.min(i + 3999, total) do
+      a = a + 1
+      args[a] = list[k]
+    end
     local r = redis.call(cmd, unpack(args))
     if type(r) == 'table' then
-      for _, v in ipairs(r) do out[#out + 1] = v end
+      for _, v in ipairs(r) do
+        n = n + 1
+        out[n] = v
+      end
     end
   end
   return out
@@ -121,88 +130,89 @@ end
 inline constexpr std::string_view kEnqueue = R"lua(
 local max = tonumber(ARGV[2])
 local count = redis.call('XLEN', stream) + redis.call('ZCARD', p .. 'delayed')
-local all = {}
+local argc = #ARGV
+local all, m = {}, 0
 local i = 3
-while i <= #ARGV do
+while i <= argc do
   local n = tonumber(ARGV[i])
-  for j = i + 2, i + 1 + 2 * n, 2 do all[#all + 1] = ARGV[j] end
+  for j = i + 2, i + 1 + 2 * n, 2 do
+    m = m + 1
+    all[m] = ARGV[j]
+  end
   i = i + 2 + 2 * n
 end
 local known = call_slices('HMGET', {ids}, all)
 local results, entries, seen = {}, {}, {}
-local k = 0
+local k, groups, e = 0, 0, 0
 i = 3
-while i <= #ARGV do
+while i <= argc do
   local n, now = tonumber(ARGV[i]), ARGV[i + 1]
   local first, last = i + 2, i + 1 + 2 * n
-  local fresh = {}
+  local fresh, f = {}, 0
   for j = first, last, 2 do
     k = k + 1
     local id = ARGV[j]
     if not known[k] and not seen[id] then
       seen[id] = true
-      fresh[#fresh + 1] = j
+      f = f + 1
+      fresh[f] = j
     end
   end
-  if count + #fresh > max then
-    for _, j in ipairs(fresh) do seen[ARGV[j]] = nil end
-    results[#results + 1] = -1
+  groups = groups + 1
+  if count + f > max then
+    for x = 1, f do seen[ARGV[fresh[x]]] = nil end
+    results[groups] = -1
   else
-    for _, j in ipairs(fresh) do
-      entries[#entries + 1] = ARGV[j]
-      entries[#entries + 1] = redis.call('XADD', stream, '*', 'i', ARGV[j], 'p', ARGV[j + 1],
-                                         't', now)
+    for x = 1, f do
+      local j = fresh[x]
+      entries[e + 1] = ARGV[j]
+      entries[e + 2] = redis.call('XADD', stream, '*', 'i', ARGV[j], 'p', ARGV[j + 1], 't', now)
+      e = e + 2
     end
-    count = count + #fresh
-    results[#results + 1] = #fresh
+    count = count + f
+    results[groups] = f
   end
   i = last + 1
 end
-if #entries > 0 then call_slices('HSET', {ids}, entries) end
+if e > 0 then call_slices('HSET', {ids}, entries) end
 return results
 )lua";
 
 // ARGV: prefix, now, max, lease deadline, consumer. Moves due retries and expired leases back to
-// the stream, reads up to `max` new entries through the group and leases them. Returns
-// {last stream id when nothing was claimed, then id, payload, attempts, enqueued_at, last_error
-// per message}.
+// the stream, reads up to `max` new entries through the group and leases them. Returns {the last
+// stream id when nothing was claimed (else ''), the entries as XREADGROUP gave them}: the caller
+// reads the fields (`i` first, as every XADD here writes it), so the payloads pass through Lua
+// without being copied into tables of its own.
 inline constexpr std::string_view kClaim = R"lua(
 promote(ARGV[2])
-local out = {''}
 local max = tonumber(ARGV[3])
-if max > 0 then
-  local read = {'XREADGROUP', 'GROUP', 'workers', ARGV[5], 'COUNT', max, 'NOACK', 'STREAMS',
-                stream, '>'}
-  local r = redis.pcall(unpack(read))
-  if type(r) == 'table' and r.err then
-    if not string.find(r.err, 'NOGROUP', 1, true) then return r end
-    redis.call('XGROUP', 'CREATE', stream, 'workers', '0', 'MKSTREAM')
-    r = redis.call(unpack(read))
-  end
-  if r then
-    -- NOACK: the group keeps no pending list; the lease is `leases`, and the entry stays on the
-    -- stream (holding the message) until the lease ends.
-    local leases = {}
-    for _, entry in ipairs(r[1][2]) do
-      local f = fields(entry[2])
-      leases[#leases + 1] = ARGV[4]
-      leases[#leases + 1] = f.i
-      out[#out + 1] = f.i
-      out[#out + 1] = f.p
-      out[#out + 1] = tonumber(f.a or '0') + 1
-      out[#out + 1] = f.t
-      out[#out + 1] = f.e or ''
-    end
-    if #leases > 0 then call_slices('ZADD', {p .. 'leases'}, leases) end
-  end
-  if #out == 1 then
-    local info = redis.call('XINFO', 'STREAM', stream)
-    for i = 1, #info, 2 do
-      if info[i] == 'last-generated-id' then out[1] = info[i + 1] end
-    end
-  end
+if max == 0 then return {'', {}} end
+local read = {'XREADGROUP', 'GROUP', 'workers', ARGV[5], 'COUNT', max, 'NOACK', 'STREAMS',
+              stream, '>'}
+local r = redis.pcall(unpack(read))
+if type(r) == 'table' and r.err then
+  if not string.find(r.err, 'NOGROUP', 1, true) then return r end
+  redis.call('XGROUP', 'CREATE', stream, 'workers', '0', 'MKSTREAM')
+  r = redis.call(unpack(read))
 end
-return out
+-- NOACK: the group keeps no pending list; the lease is `leases`, and the entry stays on the
+-- stream (holding the message) until the lease ends.
+local entries = r and r[1][2] or {}
+if #entries > 0 then
+  local leases, n = {}, 0
+  for _, entry in ipairs(entries) do
+    leases[n + 1] = ARGV[4]
+    leases[n + 2] = entry[2][2]
+    n = n + 2
+  end
+  call_slices('ZADD', {p .. 'leases'}, leases)
+  return {'', entries}
+end
+local info = redis.call('XINFO', 'STREAM', stream)
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return {info[i + 1], {}} end
+end
+return {'', {}}
 )lua";
 
 // ARGV: prefix, ids. Removes live messages for good.
