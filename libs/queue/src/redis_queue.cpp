@@ -443,11 +443,16 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
   auto conn = Connection::Open(impl->connection, &refused);
   if (!conn && refused) return tl::unexpected(conn.error());
   if (conn) {
+    // A layout problem is a configuration error; the server failing the check (it went away) is
+    // an outage like any other, noticed by the next call.
     if (auto layout = CheckLayout(**conn, impl->options.key_prefix); !layout) {
-      return tl::unexpected(layout.error());
+      if (layout.error().code == ErrorCode::kInvalidRequest) return tl::unexpected(layout.error());
+      conn = tl::unexpected(layout.error());
+    } else {
+      impl->Release(std::move(*conn));
     }
-    impl->Release(std::move(*conn));
-  } else {
+  }
+  if (!conn) {
     impl->healthy = false;
     spdlog::warn("event=queue_redis_unavailable server={}:{} error=\"{}\"", impl->options.host,
                  impl->options.port, conn.error().message);
