@@ -14,7 +14,9 @@ std::string EncodeQueuePayload(const QueuePayload& payload) {
   AppendJsonString(out, payload.client_id.str());
   out += ',';
   AppendJsonKey(out, "content");
-  AppendJsonString(out, Base64Encode(payload.sealed_content));
+  out += '"';  // base64 needs no escaping
+  out += Base64Encode(payload.sealed_content);
+  out += '"';
   out += ',';
   AppendJsonKey(out, "queued_at");
   AppendJsonNumber(out, ToUnixMillis(payload.queued_at));
