@@ -472,30 +472,10 @@ TEST_F(EmbeddedQueueTest, GroupCommitSharesFsyncs) {
   constexpr int kTotal = kThreads * kPerThread;
   auto q = OpenQueue();
   ASSERT_TRUE(q);
-  std::atomic<int> ok{0};
-  std::atomic<int> failed{0};
-  std::atomic<int> done{0};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < kThreads; ++t) {
-    threads.emplace_back([&, t] {
-      for (int i = 0; i < kPerThread; ++i) {
-        q->EnqueueAsync({NewMessage{MessageId::Generate(clock_.Now()),
-                                    "t" + std::to_string(t) + "-" + std::to_string(i)}},
-                        [&](Status s) {
-                          ++(s ? ok : failed);
-                          ++done;
-                        });
-      }
-    });
-  }
-  for (auto& t : threads) t.join();
-  const auto deadline = std::chrono::steady_clock::now() + seconds(60);
-  while (done.load() < kTotal && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::yield();
-  }
-  ASSERT_EQ(done.load(), kTotal);
-  EXPECT_EQ(ok.load(), kTotal);
-  EXPECT_EQ(failed.load(), 0);
+  const auto burst = contract::EnqueueBurst(*q, clock_, kThreads, kPerThread);
+  ASSERT_EQ(burst.done, kTotal);
+  EXPECT_EQ(burst.ok, kTotal);
+  EXPECT_EQ(burst.failed, 0);
   const std::uint64_t syncs = q->sync_count();
   RecordProperty("sync_count", static_cast<int>(syncs));
   std::cout << "[ group commit ] " << kTotal << " enqueues, " << syncs << " fdatasync calls\n";

@@ -12,11 +12,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "msgbroker/core/clock.hpp"
@@ -80,5 +82,39 @@ class QueueContractTest : public ::testing::TestWithParam<QueueContractParam> {
   FakeClock clock_;
   std::unique_ptr<QueueUnderTest> under_test_;
 };
+
+// A burst of concurrent single-message EnqueueAsync calls: `threads` threads call `per_thread`
+// times each without waiting, then the callbacks are awaited (at most 60 s). The queue tests use it
+// to show that concurrent calls share their fsyncs or round trips.
+struct BurstOutcome {
+  int done = 0;
+  int ok = 0;
+  int failed = 0;
+};
+
+inline BurstOutcome EnqueueBurst(Queue& q, const Clock& clock, int threads, int per_thread) {
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> done{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < threads; ++t) {
+    callers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        q.EnqueueAsync({NewMessage{MessageId::Generate(clock.Now()),
+                                   "t" + std::to_string(t) + "-" + std::to_string(i)}},
+                       [&](Status s) {
+                         ++(s ? ok : failed);
+                         ++done;
+                       });
+      }
+    });
+  }
+  for (auto& caller : callers) caller.join();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (done.load() < threads * per_thread && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return BurstOutcome{done.load(), ok.load(), failed.load()};
+}
 
 }  // namespace msgbroker::queue::contract

@@ -245,26 +245,10 @@ TEST_F(RedisQueueTest, ConcurrentEnqueuesSharePipelinedRoundTrips) {
     options_.key_prefix = UniquePrefix();
     auto q = Open();
     ASSERT_TRUE(q);
-    std::atomic<int> ok{0};
-    std::atomic<int> failed{0};
-    std::atomic<int> done{0};
-    std::vector<std::thread> threads;
-    for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&, t] {
-        for (int i = 0; i < kPerThread; ++i) {
-          q->EnqueueAsync({NewMessage{MessageId::Generate(clock_.Now()),
-                                      "t" + std::to_string(t) + "-" + std::to_string(i)}},
-                          [&](Status s) {
-                            ++(s ? ok : failed);
-                            ++done;
-                          });
-        }
-      });
-    }
-    for (auto& t : threads) t.join();
-    ASSERT_TRUE(mt::WaitFor([&] { return done.load() == kTotal; }, milliseconds(60'000)));
-    EXPECT_EQ(ok.load(), kTotal);
-    EXPECT_EQ(failed.load(), 0);
+    const auto burst = contract::EnqueueBurst(*q, clock_, kThreads, kPerThread);
+    ASSERT_EQ(burst.done, kTotal);
+    EXPECT_EQ(burst.ok, kTotal);
+    EXPECT_EQ(burst.failed, 0);
     const std::uint64_t round_trips = q->enqueue_round_trips();
     std::cout << "[ pipelining ] " << writers << " writer(s): " << kTotal << " enqueues, "
               << round_trips << " round trips\n";
