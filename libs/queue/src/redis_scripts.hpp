@@ -18,7 +18,7 @@
 //             last_error, order, and for dead ones reason and dead_at
 //   dead_seq  the last death sequence number
 // So a message that is enqueued, claimed and acknowledged costs one XADD, its share of one
-// XREADGROUP and one XDEL, and a member in each of three variadic hash and zset updates.
+// XREADGROUP and one XDEL, and a member in each of a few variadic hash and zset calls.
 
 #include <string_view>
 
