@@ -9,9 +9,10 @@
 # certificates, keys; stopped again at once), registers the demo client in PostgreSQL, starts one
 # main server, one proxy and the workers from YAML files, and runs `msgbroker bench`:
 #   single messages at 64 connections, then batches of 100 and of 500, with the workers
-#   delivering all along; then the intake runs: single messages and batches of 500 with the
-#   workers stopped during the load (the queue absorbs it) and resumed for the drain, which then
-#   measures delivery alone.
+#   delivering all along; then the intake runs: single messages, and batches of 500 at 8 and 32
+#   connections for at most 8 s (the queue's 1,000,000-message capacity), with the workers
+#   stopped during the load (the queue absorbs it) and resumed for the drain, which then
+#   measures delivery alone. A run whose requests were refused says so next to accepted/s.
 # For every run it reports accepted/s, delivered/s (committed in PostgreSQL: the bench counts the
 # main server's stored items, incremented after each COMMIT), latency percentiles and CPU seconds
 # per component from /proc/<pid>/stat (utime+stime deltas; PostgreSQL = postmaster + every child,
@@ -364,7 +365,7 @@ run_bench() {
                   main: (($after[2] - $before[2]) / $hz), redis: (($after[3] - $before[3]) / $hz),
                   postgres: (($after[4] - $before[4]) / $hz), bench: $bench_cpu}}' \
     <<<"$json" >>"$results"
-  log "$name: $(tail -n 1 "$results" | jq -r '"accepted \(.accepted_per_s|floor)/s, delivered \(.delivered_per_s|floor)/s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, all delivered: \(.all_delivered)"') (load before: $load)"
+  log "$name: $(tail -n 1 "$results" | jq -r '"accepted \(.accepted_per_s|floor)/s (\(.failed) refused), delivered \(.delivered_per_s|floor)/s, p50 \(.p50_ms) ms, p99 \(.p99_ms) ms, all delivered: \(.all_delivered)"') (load before: $load)"
 }
 
 # A short warm-up (connections, registry snapshot, PostgreSQL caches): not reported.
@@ -377,7 +378,11 @@ run_bench batch100-c16 16 100 "$duration"
 run_bench batch500-c8 8 500 "$duration"
 if [[ $intake -eq 1 ]]; then
   run_bench intake-single-c64 64 1 "$duration" "" intake
-  run_bench intake-batch500-c8 8 500 "$duration" "" intake
+  # The queue holds at most 1,000,000 messages (RedisQueueOptions::max_messages) and nothing
+  # drains it during an intake run: 8 s keep a batch run below that up to 125,000/s.
+  intake_batch_seconds=$((duration < 8 ? duration : 8))
+  run_bench intake-batch500-c8 8 500 "$intake_batch_seconds" "" intake
+  run_bench intake-batch500-c32 32 500 "$intake_batch_seconds" "" intake
 fi
 
 if [[ -n "$profile_dir" ]]; then
@@ -474,7 +479,7 @@ fi
     def us(x): (if .delivered > 0 then (x * 1e6 / .delivered) | floor | tostring else "-" end);
     def cell(x): pct(x) + " / " + us(x);
     (.cpu_s | add) as $total |
-    "| \(.name) | \(.load_before) | \(.accepted_per_s | floor) | \(.delivered_per_s | floor)\(if .all_delivered then "" else " (NOT ALL)" end) | " +
+    "| \(.name) | \(.load_before) | \(.accepted_per_s | floor)\(if .failed > 0 then " (\(.failed) refused)" else "" end) | \(.delivered_per_s | floor)\(if .all_delivered then "" else " (NOT ALL)" end) | " +
     (if (.delivered_s - .load_s) > 0.5 then (((.delivered - .delivered_during_load) / (.delivered_s - .load_s)) | floor | tostring) else "-" end) +
     " | \(.p50_ms) | \(.p99_ms) | \(cell(.cpu_s.proxy)) | \(cell(.cpu_s.worker)) | \(cell(.cpu_s.main)) | \(cell(.cpu_s.redis)) | \(cell(.cpu_s.postgres)) | \(cell(.cpu_s.bench)) | \(us($total)) | " +
     "\(($total / .wall_s / $cores * 100) | floor)% | \(if .delivered > 0 then ($cores * 1e6 / ($total * 1e6 / .delivered)) | floor | tostring else "-" end) |"' \
