@@ -378,8 +378,8 @@ run_bench batch100-c16 16 100 "$duration"
 run_bench batch500-c8 8 500 "$duration"
 if [[ $intake -eq 1 ]]; then
   run_bench intake-single-c64 64 1 "$duration" "" intake
-  # The queue holds at most 1,000,000 messages (RedisQueueOptions::max_messages) and nothing
-  # drains it during an intake run: 8 s keep a batch run below that up to 125,000/s.
+  # The queue holds at most 1,000,000 messages (queue.max_messages' default) and nothing drains
+  # it during an intake run: 8 s keep a batch run below that up to 125,000/s.
   intake_batch_seconds=$((duration < 8 ? duration : 8))
   run_bench intake-batch500-c8 8 500 "$intake_batch_seconds" "" intake
   run_bench intake-batch500-c32 32 500 "$intake_batch_seconds" "" intake

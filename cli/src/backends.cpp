@@ -14,12 +14,15 @@ Result<std::unique_ptr<queue::Queue>> OpenQueue(const config::QueueConfig& confi
     options.password = config.redis.password;
     options.db = static_cast<int>(config.redis.db);
     options.key_prefix = config.redis.key_prefix;
+    options.max_messages = config.max_messages;
     auto queue = queue::RedisQueue::Open(std::move(options), clock);
     if (!queue) return tl::unexpected(queue.error());
     return std::unique_ptr<queue::Queue>(std::move(*queue));
   }
-  auto queue = queue::EmbeddedQueue::Open(
-      {.directory = config.embedded.directory, .fsync = config.embedded.fsync}, clock);
+  auto queue = queue::EmbeddedQueue::Open({.directory = config.embedded.directory,
+                                           .fsync = config.embedded.fsync,
+                                           .max_messages = config.max_messages},
+                                          clock);
   if (!queue) return tl::unexpected(queue.error());
   return std::unique_ptr<queue::Queue>(std::move(*queue));
 }

@@ -482,9 +482,14 @@ std::string Deployment::Tls(pki::ServiceRole role) const {
 }
 
 std::string Deployment::Queue() const {
-  return "  queue:\n    type: redis\n    redis:\n      host: 127.0.0.1\n      port: " +
-         redis_port_ + "\n      password_file: " + (tmp_ / "redis-password").string() +
-         "\n      key_prefix: \"" + prefix_ + "\"\n";
+  const std::string capacity =
+      options_.queue_max_messages == 0
+          ? ""
+          : "    max_messages: " + std::to_string(options_.queue_max_messages) + "\n";
+  return "  queue:\n    type: redis\n" + capacity +
+         "    redis:\n      host: 127.0.0.1\n      port: " + redis_port_ +
+         "\n      password_file: " + (tmp_ / "redis-password").string() + "\n      key_prefix: \"" +
+         prefix_ + "\"\n";
 }
 
 // The URL may hold a password, so it is in a file (the configuration refuses secrets inline).

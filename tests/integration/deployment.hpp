@@ -85,6 +85,7 @@ struct DeploymentOptions {
   int batch_size = 50;      // messages a worker thread claims at once (each worker runs two)
   int max_attempts = 100;   // high, and with backoff_max 1s: an outage must not dead-letter
   std::string proxy_extra;  // YAML lines added to every proxy's section (two-space indent)
+  std::size_t queue_max_messages = 0;  // queue.max_messages of every service; 0: the default
 };
 
 class Deployment {

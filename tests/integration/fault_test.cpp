@@ -239,6 +239,44 @@ TEST(FaultTest, PostgresRestartMainServerFailsMeanwhileWorkersRetry) {
 
 // Needs the proxy to start without Redis (RedisQueue::Open no longer failing when Redis is down,
 // and the proxy's queue monitor): the readiness and the 503s come from there.
+// queue.max_messages reaches a separate proxy's Redis queue: with room for 5 and no worker
+// draining it, 5 messages are accepted and the rest answered 503 QUEUE_UNAVAILABLE, nothing of
+// them stored; once workers drain the queue, what was accepted is stored once and sending works
+// again.
+TEST(FaultTest, FullQueueIs503AndWorksAgainOnceDrained) {
+  auto options = FaultDeployment();
+  options.proxies = 1;
+  options.queue_max_messages = 5;
+  Deployment deployment(options);
+  ASSERT_TRUE(deployment.Prepare());
+  ASSERT_TRUE(deployment.StartMainServer());
+  ASSERT_TRUE(deployment.StartProxies());
+  TrafficOptions fill;
+  fill.tag = "fill";
+  fill.senders_per_proxy = 1;
+  fill.per_thread = 8;
+  fill.max_failures = 100;
+  Traffic full(deployment, fill);
+  full.Join();
+  EXPECT_EQ(full.count(), 5);
+  EXPECT_EQ(full.queue_unavailable(), 3) << Kinds(full.failure_kinds());
+
+  ASSERT_TRUE(deployment.StartWorkers());
+  ExpectAnsweredStoredOnceOrDeadLettered(deployment, full.accepted());
+  auto stored = deployment.StoredIds();
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->ids.size(), 5u) << "a refused message was stored";
+  TrafficOptions again;
+  again.tag = "again";
+  again.senders_per_proxy = 1;
+  again.per_thread = 5;
+  Traffic drained(deployment, again);
+  drained.Join();
+  EXPECT_EQ(drained.failures(), 0) << Kinds(drained.failure_kinds());
+  ExpectAnsweredStoredOnceOrDeadLettered(deployment, drained.accepted());
+  deployment.StopAll();
+}
+
 TEST(FaultTest, ProxyStartsWhileRedisIsDownAndRecoversWithoutRestart) {
   auto options = FaultDeployment();
   options.redis_server = "redis_late";

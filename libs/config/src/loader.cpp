@@ -355,6 +355,7 @@ void Fields(V& v, IdempotencyConfig& c) {
 template <typename V>
 void Fields(V& v, QueueConfig& c) {
   v.Field("type", c.type);
+  v.Field("max_messages", c.max_messages, Range{1, 1'000'000'000});
   v.Section("embedded", [&](V& s) {
     s.Field("directory", c.embedded.directory);
     s.Field("fsync", c.embedded.fsync);

@@ -92,6 +92,7 @@ worker:
         groups: "X25519:P-256"}
   queue:
     type: redis
+    max_messages: 5000000
     redis: {host: redis.internal, port: 6380, db: 2, key_prefix: "mb:", password_file: /p}
   main_server_url: https://main:8000
   worker:
@@ -118,6 +119,7 @@ worker:
   EXPECT_EQ(c->queue.redis.port, 6380);
   EXPECT_EQ(c->queue.redis.db, 2u);
   EXPECT_EQ(c->queue.redis.key_prefix, "mb:");
+  EXPECT_EQ(c->queue.max_messages, 5'000'000u);
   EXPECT_EQ(c->worker.concurrency, 4u);
   EXPECT_EQ(c->worker.max_age, std::chrono::hours{2});
   EXPECT_EQ(c->worker.backoff_base, milliseconds{250});
@@ -144,6 +146,8 @@ TEST(ConfigParse, WrongTypesNameThePathAndTheExpectedType) {
             "worker.worker.batch_size: expected an integer between 1 and 1000, got '0'");
   EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  queue: {embedded: {fsync: maybe}}\n"),
             "proxy.queue.embedded.fsync: expected true or false, got 'maybe'");
+  EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  queue: {max_messages: 0}\n"),
+            "proxy.queue.max_messages: expected an integer between 1 and 1000000000, got '0'");
   EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  queue: {type: kafka}\n"),
             "proxy.queue.type: expected embedded or redis, got 'kafka'");
   EXPECT_EQ(ErrorOf<ProxyConfig>("proxy:\n  tls: {min_version: \"1.1\"}\n"),

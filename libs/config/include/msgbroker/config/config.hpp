@@ -78,6 +78,9 @@ struct RedisConfig {
 
 struct QueueConfig {
   QueueType type = QueueType::kEmbedded;
+  // Messages the queue holds at most (ready + delayed + in flight); beyond, enqueues are refused
+  // with 503 QUEUE_UNAVAILABLE and nothing of the request is stored.
+  std::size_t max_messages = 1'000'000;
   EmbeddedQueueConfig embedded;
   RedisConfig redis;
 };
