@@ -38,6 +38,17 @@ constexpr auto kFlowTimeout = 60s;
 }
 
 // A steady stream for the length of a fault: each thread sends about 20 messages a second.
+// A short burst: `per_thread` messages from each of `senders` threads per proxy, stopping after
+// `max_failures` refused sends.
+TrafficOptions Burst(std::string tag, int senders, int per_thread, int max_failures = 20) {
+  TrafficOptions options;
+  options.tag = std::move(tag);
+  options.senders_per_proxy = senders;
+  options.per_thread = per_thread;
+  options.max_failures = max_failures;
+  return options;
+}
+
 TrafficOptions Steady(std::string tag) {
   TrafficOptions options;
   options.tag = std::move(tag);
@@ -251,12 +262,7 @@ TEST(FaultTest, FullQueueIs503AndWorksAgainOnceDrained) {
   ASSERT_TRUE(deployment.Prepare());
   ASSERT_TRUE(deployment.StartMainServer());
   ASSERT_TRUE(deployment.StartProxies());
-  TrafficOptions fill;
-  fill.tag = "fill";
-  fill.senders_per_proxy = 1;
-  fill.per_thread = 8;
-  fill.max_failures = 100;
-  Traffic full(deployment, fill);
+  Traffic full(deployment, Burst("fill", 1, 8, 100));
   full.Join();
   EXPECT_EQ(full.count(), 5);
   EXPECT_EQ(full.queue_unavailable(), 3) << Kinds(full.failure_kinds());
@@ -266,11 +272,7 @@ TEST(FaultTest, FullQueueIs503AndWorksAgainOnceDrained) {
   auto stored = deployment.StoredIds();
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->ids.size(), 5u) << "a refused message was stored";
-  TrafficOptions again;
-  again.tag = "again";
-  again.senders_per_proxy = 1;
-  again.per_thread = 5;
-  Traffic drained(deployment, again);
+  Traffic drained(deployment, Burst("again", 1, 5));
   drained.Join();
   EXPECT_EQ(drained.failures(), 0) << Kinds(drained.failure_kinds());
   ExpectAnsweredStoredOnceOrDeadLettered(deployment, drained.accepted());
@@ -290,12 +292,7 @@ TEST(FaultTest, ProxyStartsWhileRedisIsDownAndRecoversWithoutRestart) {
     EXPECT_EQ(deployment.ProxyReadiness(p), 503) << "proxy " << p + 1;
   }
   {
-    TrafficOptions refused;
-    refused.tag = "refused";
-    refused.senders_per_proxy = 1;
-    refused.per_thread = 3;
-    refused.max_failures = 100;
-    Traffic traffic(deployment, refused);
+    Traffic traffic(deployment, Burst("refused", 1, 3, 100));
     traffic.Join();
     EXPECT_EQ(traffic.count(), 0);
     EXPECT_EQ(traffic.queue_unavailable(), 3 * options.proxies) << Kinds(traffic.failure_kinds());
@@ -314,11 +311,7 @@ TEST(FaultTest, ProxyStartsWhileRedisIsDownAndRecoversWithoutRestart) {
       << deployment.Outputs();
   const auto ready = Clock::now();
   ASSERT_TRUE(deployment.StartWorkers());
-  TrafficOptions accepted;
-  accepted.tag = "accepted";
-  accepted.senders_per_proxy = 2;
-  accepted.per_thread = 50;
-  Traffic traffic(deployment, accepted);
+  Traffic traffic(deployment, Burst("accepted", 2, 50));
   traffic.Join();
   EXPECT_EQ(traffic.failures(), 0) << Kinds(traffic.failure_kinds());
   EXPECT_EQ(traffic.count(), 50 * 2 * options.proxies);

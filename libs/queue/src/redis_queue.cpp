@@ -83,7 +83,8 @@ Result<MessageId> ParseId(std::string_view text) {
 }
 
 // The messages of stream entries as XREADGROUP returns them ([entry id, [field, value, ...]] each;
-// fields as redis_scripts.hpp describes them), each claimed once more than its `a` says.
+// fields as redis_scripts.hpp describes them), each claimed once more than its `a` says. An entry
+// without its id, payload or enqueue time, or with a malformed count, is kDataCorrupted.
 Result<std::vector<ClaimedMessage>> ClaimedFromEntries(const redisReply* entries) {
   std::vector<ClaimedMessage> out;
   out.reserve(Elements(entries));
@@ -91,7 +92,10 @@ Result<std::vector<ClaimedMessage>> ClaimedFromEntries(const redisReply* entries
     const redisReply* kv = Element(Element(entries, e), 1);
     std::string_view id_text;
     ClaimedMessage m;
-    std::int64_t previous_claims = 0;
+    std::uint32_t previous_claims = 0;
+    bool has_payload = false;
+    bool has_time = false;
+    bool counts_ok = true;
     for (std::size_t f = 0; f + 1 < Elements(kv); f += 2) {
       const std::string_view name = redis::ReplyString(Element(kv, f));
       const std::string_view value = redis::ReplyString(Element(kv, f + 1));
@@ -99,18 +103,25 @@ Result<std::vector<ClaimedMessage>> ClaimedFromEntries(const redisReply* entries
         id_text = value;
       } else if (name == "p") {
         m.payload = std::string(value);
+        has_payload = true;
       } else if (name == "t") {
         m.enqueued_at = FromUnixMillis(ParseMillis(value));
+        has_time = true;
       } else if (name == "a") {
-        std::from_chars(value.data(), value.data() + value.size(), previous_claims);
+        const auto [end, ec] =
+            std::from_chars(value.data(), value.data() + value.size(), previous_claims);
+        counts_ok = ec == std::errc{} && end == value.data() + value.size();
       } else if (name == "e") {
         m.last_error = std::string(value);
       }
     }
+    if (!has_payload || !has_time || !counts_ok) {
+      return Fail(ErrorCode::kDataCorrupted, "redis queue holds a malformed stream entry");
+    }
     auto id = ParseId(id_text);
     if (!id) return tl::unexpected(id.error());
     m.id = std::move(*id);
-    m.attempts = static_cast<std::uint32_t>(previous_claims + 1);
+    m.attempts = previous_claims + 1;
     out.push_back(std::move(m));
   }
   return out;
@@ -136,18 +147,16 @@ tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queu
 // carried layout 1, so there is no migration; a prefix that still holds them is refused rather
 // than misread.
 Status CheckLayout(Connection& conn, const std::string& prefix) {
-  for (const char* key : {"ready", "seq"}) {
-    auto reply = conn.Command({"EXISTS", prefix + key});
-    if (!reply) return tl::unexpected(reply.error());
-    if (redis::ReplyInteger(reply->get()) != 0) {
-      return Fail(ErrorCode::kInvalidRequest,
-                  "redis queue: the key " + prefix + key +
-                      " belongs to the queue layout of an earlier development build; drain that "
-                      "queue with its build, or delete the keys under " +
-                      prefix + ", before starting this one");
-    }
-  }
-  return Ok();
+  const std::string ready = prefix + "ready";
+  const std::string seq = prefix + "seq";
+  auto reply = conn.Command({"EXISTS", ready, seq});
+  if (!reply) return tl::unexpected(reply.error());
+  if (redis::ReplyInteger(reply->get()) == 0) return Ok();
+  return Fail(ErrorCode::kInvalidRequest,
+              "redis queue: " + ready + " or " + seq +
+                  " exists: keys of the queue layout of an earlier development build; drain that "
+                  "queue with its build, or delete the keys under " +
+                  prefix + ", before starting this one");
 }
 
 }  // namespace

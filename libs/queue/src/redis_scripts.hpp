@@ -33,6 +33,7 @@ local function mkey(id) return p .. 'msg:' .. id end
 -- Slices are even-sized, so pairs stay together.
 local function call_slices(cmd, head, list)
   local total = #list
+  if total == 0 then return {} end
   if total <= 4000 and #head == 1 then return redis.call(cmd, head[1], unpack(list)) end
   local out, n = {}, 0
   for i = 1, total, 4000 do

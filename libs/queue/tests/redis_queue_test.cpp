@@ -399,14 +399,39 @@ TEST_F(RedisQueueTest, AcknowledgedMessagesLeaveNothingBehind) {
 TEST_F(RedisQueueTest, EarlierLayoutIsRefusedAtOpen) {
   auto conn = redis::Connection::Open(RawOptions(options_));
   ASSERT_TRUE(conn) << conn.error().message;
-  const std::string seq = options_.key_prefix + "seq";
-  ASSERT_TRUE((*conn)->Command({"SET", seq, "7"}));
-  auto opened = RedisQueue::Open(options_, clock_);
-  ASSERT_FALSE(opened);
-  EXPECT_EQ(opened.error().code, ErrorCode::kInvalidRequest);
-  EXPECT_NE(opened.error().message.find(seq), std::string::npos) << opened.error().message;
-  ASSERT_TRUE((*conn)->Command({"DEL", seq}));
+  for (const char* name : {"seq", "ready"}) {
+    const std::string key = options_.key_prefix + name;
+    ASSERT_TRUE((*conn)->Command({"SET", key, "7"}));
+    auto opened = RedisQueue::Open(options_, clock_);
+    ASSERT_FALSE(opened) << name;
+    EXPECT_EQ(opened.error().code, ErrorCode::kInvalidRequest);
+    EXPECT_NE(opened.error().message.find(key), std::string::npos) << opened.error().message;
+    ASSERT_TRUE((*conn)->Command({"DEL", key}));
+  }
   EXPECT_TRUE(Open());
+}
+
+// A stream entry that lacks the payload or the enqueue time, or carries a malformed claim count,
+// is reported as corrupted data by Claim, not handed out with made-up values.
+TEST_F(RedisQueueTest, MalformedStreamEntryIsDataCorrupted) {
+  auto conn = redis::Connection::Open(RawOptions(options_));
+  ASSERT_TRUE(conn) << conn.error().message;
+  const std::string id = MessageId::Generate(clock_.Now()).str();
+  const std::vector<std::vector<std::string>> bad = {
+      {"i", id, "t", "1"}, {"i", id, "p", "x"}, {"i", id, "p", "x", "t", "1", "a", "two"}};
+  for (const auto& fields : bad) {
+    options_.key_prefix = UniquePrefix();
+    auto q = Open();
+    ASSERT_TRUE(q);
+    std::vector<std::string_view> xadd = {"XADD", "", "*"};
+    const std::string stream = options_.key_prefix + "stream";
+    xadd[1] = stream;
+    xadd.insert(xadd.end(), fields.begin(), fields.end());
+    ASSERT_TRUE((*conn)->Command(xadd));
+    auto claimed = q->Claim("w", 10, kLease, kNoWait);
+    ASSERT_FALSE(claimed) << fields.size();
+    EXPECT_EQ(claimed.error().code, ErrorCode::kDataCorrupted);
+  }
 }
 
 TEST_F(RedisQueueTest, WrongPasswordIsAClearError) {
