@@ -10,7 +10,7 @@
 # main server, one proxy and the workers from YAML files, and runs `msgbroker bench`:
 #   single messages at 64 connections, then batches of 100 and of 500, with the workers
 #   delivering all along; then the intake runs: single messages, and batches of 500 at 8 and 32
-#   connections for at most 8 s (the queue's 1,000,000-message capacity), with the workers
+#   connections for at most 8 s (the proxy's queue.max_messages is 2,000,000 here), with the workers
 #   stopped during the load (the queue absorbs it) and resumed for the drain, which then
 #   measures delivery alone. A run whose requests were refused says so next to accepted/s.
 # For every run it reports accepted/s, delivered/s (committed in PostgreSQL: the bench counts the
@@ -22,7 +22,7 @@
 # starts is stopped by its PID on exit.
 #
 # Usage: scripts/bench-e2e.sh [--quick] [--skip-build] [--no-reference] [--no-intake]
-#          [--profile DIR] [--keep]
+#          [--profile DIR] [--keep] [--runs NAME,...]
 #          [--duration S] [--workers N] [--worker-concurrency N] [--worker-batch N]
 #          [--proxy-io-threads N] [--main-io-threads N] [--bench-threads N] [--out DIR]
 #          [--redis-appendfsync always|everysec]
@@ -32,8 +32,11 @@
 #   --quick        3-second runs, small reference runs (a smoke test of the script itself)
 #   --no-intake    skip the intake runs
 #   --profile DIR  after the measured runs, repeat the single and the batch-100 run under
-#                  `perf record` (all components) and write flat profiles to DIR
+#                  `perf record` (all components) and write flat profiles to DIR; with --runs,
+#                  those of the listed runs, the intake runs included
 #   --keep         keep the temporary directory (logs, configs, data) for inspection
+#   --runs LIST    only these runs (comma-separated names as the report shows them, e.g.
+#                  intake-batch500-c32), for an A/B of one change
 #   --redis-appendfsync everysec   diagnostic only (gives up the 202-means-durable promise): how
 #                  much of a run is waiting for Redis's fsync rather than CPU
 #   --out DIR      results.jsonl, report.md, reference.txt, Redis command statistics per run
@@ -57,6 +60,7 @@ intake=1
 keep=0
 profile_dir=""
 out_dir=""
+runs=""
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -67,6 +71,7 @@ while [[ $# -gt 0 ]]; do
     --keep) keep=1 ;;
     --profile) profile_dir=$2; shift ;;
     --out) out_dir=$2; shift ;;
+    --runs) runs=$2; shift ;;
     --duration) duration=$2; shift ;;
     --workers) workers=$2; shift ;;
     --worker-concurrency) worker_concurrency=$2; shift ;;
@@ -75,7 +80,7 @@ while [[ $# -gt 0 ]]; do
     --main-io-threads) main_io_threads=$2; shift ;;
     --bench-threads) bench_threads=$2; shift ;;
     --redis-appendfsync) redis_appendfsync=$2; shift ;;
-    -h | --help) sed -n '2,35p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h | --help) sed -n '2,38p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -204,7 +209,8 @@ queue_yaml="  queue:
       host: 127.0.0.1
       port: $redis_port
       password_file: $tmp/config/redis-password
-      key_prefix: \"msgbroker:\""
+      key_prefix: \"msgbroker:\"
+    max_messages: 2000000"
 
 cat >"$tmp/config/main-server.yaml" <<YAML
 main_server:
@@ -320,6 +326,7 @@ results="$out_dir/results.jsonl"
 # taking no CPU, and the drain that follows measures delivery alone.
 run_bench() {
   local name=$1 connections=$2 batch=$3 seconds=$4 perf_out=${5:-} mode=${6:-}
+  if [[ -n "$runs" && ",$runs," != *",${name#profile-},"* ]]; then return 0; fi
   local load before after t0 t1 bench_cpu json perf_pid="" bench_pid
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   rcli CONFIG RESETSTAT >/dev/null
@@ -378,8 +385,9 @@ run_bench batch100-c16 16 100 "$duration"
 run_bench batch500-c8 8 500 "$duration"
 if [[ $intake -eq 1 ]]; then
   run_bench intake-single-c64 64 1 "$duration" "" intake
-  # The queue holds at most 1,000,000 messages (queue.max_messages' default) and nothing drains
-  # it during an intake run: 8 s keep a batch run below that up to 125,000/s.
+  # The queue holds at most queue.max_messages (2,000,000 here, twice the default; Redis needs
+  # about 1 kB per queued message) and nothing drains it during an intake run: 8 s keep a batch
+  # run below that up to 250,000/s.
   intake_batch_seconds=$((duration < 8 ? duration : 8))
   run_bench intake-batch500-c8 8 500 "$intake_batch_seconds" "" intake
   run_bench intake-batch500-c32 32 500 "$intake_batch_seconds" "" intake
@@ -389,9 +397,15 @@ if [[ -n "$profile_dir" ]]; then
   command -v perf >/dev/null || { log "perf is missing (apt-get install linux-perf)"; exit 1; }
   mkdir -p "$profile_dir"
   profile_seconds=$((quick ? 3 : 10))
-  for run in "single-c64 64 1" "batch100-c16 16 100"; do
+  for run in "single-c64 64 1" "batch100-c16 16 100" "intake-single-c64 64 1 intake" \
+    "intake-batch500-c32 32 500 intake"; do
     set -- $run
-    run_bench "profile-$1" "$2" "$3" "$profile_seconds" "$profile_dir/perf-$1.data"
+    # Without --runs, the intake profile is left out (the two runs above are the usual pair).
+    if [[ -z "$runs" && "$1" == intake-* ]]; then continue; fi
+    seconds=$profile_seconds
+    if [[ "${4:-}" == intake && $seconds -gt 8 ]]; then seconds=8; fi
+    run_bench "profile-$1" "$2" "$3" "$seconds" "$profile_dir/perf-$1.data" "${4:-}"
+    [[ -f "$profile_dir/perf-$1.data" ]] || continue
     # Flat profile per component: samples by (shared object, symbol), as % of the component.
     perf script -i "$profile_dir/perf-$1.data" -F comm,pid,ip,sym,dso 2>/dev/null |
       awk -v proxy="$pid_proxy" -v main="$pid_main" -v redis="$redis_pid" \
