@@ -158,6 +158,8 @@ PGUSER=$(sed -n 's/^PGUSER=//p' "$pg_dir/server.env")
 PGPASSWORD=$(sed -n 's/^PGPASSWORD=//p' "$pg_dir/server.env")
 PGDATABASE=$(sed -n 's/^PGDATABASE=//p' "$pg_dir/server.env")
 psql_() { "$pg_bin/psql" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+as_pg_owner=()
+if [[ $EUID -eq 0 ]]; then as_pg_owner=(runuser -u postgres --); fi
 
 # --- data directory (CA, certificates, keys) via `msgbroker up`, stopped once it is up ----------
 # start_service LOGFILE ARGS...: starts a msgbroker process, records its PID in started_pids and
@@ -320,6 +322,18 @@ fi
 results="$out_dir/results.jsonl"
 : >"$results"
 
+# Every run starts from a settled system: the rows the previous runs stored are vacuumed and
+# checkpointed now, so PostgreSQL's autovacuum and checkpointer do not take the cores during the
+# next run's load (they would, for tens of seconds after a million inserts).
+settle() {
+  local t0=$SECONDS
+  psql_ -c "VACUUM (ANALYZE) messages" >/dev/null
+  # CHECKPOINT needs the superuser: the fixture's, over its own Unix socket.
+  "${as_pg_owner[@]}" "$pg_bin/psql" -XAtq -v ON_ERROR_STOP=1 -h "$pg_dir/sock" -p "$PGPORT" \
+    -U postgres -d postgres -c "CHECKPOINT" >/dev/null
+  log "settled in $((SECONDS - t0)) s (VACUUM messages, CHECKPOINT)"
+}
+
 # run_bench NAME CONNECTIONS BATCH DURATION [PERF_OUT] [intake]
 # With `intake`, the workers are stopped (SIGSTOP, idle: the previous run has drained) for the
 # load and continued (SIGCONT) when it ends: the queue absorbs the burst with the delivery side
@@ -328,6 +342,7 @@ run_bench() {
   local name=$1 connections=$2 batch=$3 seconds=$4 perf_out=${5:-} mode=${6:-}
   if [[ -n "$runs" && ",$runs," != *",${name#profile-},"* ]]; then return 0; fi
   local load before after t0 t1 bench_cpu json perf_pid="" bench_pid
+  settle
   load=$(cut -d' ' -f1-3 /proc/loadavg)
   rcli CONFIG RESETSTAT >/dev/null
   before=$(snapshot)
