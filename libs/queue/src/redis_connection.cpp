@@ -1,4 +1,4 @@
-#include "redis_connection.hpp"
+#include "msgbroker/queue/redis_connection.hpp"
 
 #include <poll.h>
 #include <sys/time.h>

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "msgbroker/core/time_format.hpp"
-#include "redis_connection.hpp"
+#include "msgbroker/queue/redis_connection.hpp"
 #include "redis_scripts.hpp"
 
 namespace msgbroker::queue {

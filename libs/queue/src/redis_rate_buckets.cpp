@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "redis_connection.hpp"
+#include "msgbroker/queue/redis_connection.hpp"
 
 namespace msgbroker::queue {
 namespace {

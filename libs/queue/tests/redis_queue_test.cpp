@@ -25,11 +25,11 @@
 #include <tuple>
 
 #include "msgbroker/core/time_format.hpp"
+#include "msgbroker/queue/redis_connection.hpp"
 #include "msgbroker/testing/temp_dir.hpp"
 #include "msgbroker/testing/test_servers.hpp"
 #include "msgbroker/testing/wait_for.hpp"
 #include "queue_contract.hpp"
-#include "redis_connection.hpp"
 
 namespace msgbroker::queue {
 namespace {

@@ -6,7 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "idempotency_store_base.hpp"
-#include "redis_connection.hpp"
+#include "msgbroker/queue/redis_connection.hpp"
 
 namespace msgbroker::proxy {
 
