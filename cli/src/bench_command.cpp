@@ -84,6 +84,9 @@ asio::awaitable<void> RunConnection(asio::ssl::context& ctx, net::Endpoint ep,
         co_await resolver.async_resolve(ep.host, std::to_string(ep.port), asio::use_awaitable);
     beast::get_lowest_layer(stream).expires_after(std::chrono::seconds{10});
     co_await beast::get_lowest_layer(stream).async_connect(results, asio::use_awaitable);
+    // As any HTTP client should: without it, the last TLS record of a large batch waits for the
+    // ACK of the ones before it (Nagle), which the server may delay.
+    beast::get_lowest_layer(stream).socket().set_option(asio::ip::tcp::no_delay(true));
     co_await stream.async_handshake(asio::ssl::stream_base::client, asio::use_awaitable);
     beast::flat_buffer buffer;
     asio::steady_timer timer(ex);
