@@ -10,9 +10,9 @@
 # main server, one proxy and the workers from YAML files, and runs `msgbroker bench`:
 #   single messages at 64 connections, then batches of 100 and of 500, with the workers
 #   delivering all along; then the intake runs: single messages, and batches of 500 at 8 and 32
-#   connections for at most 8 s (the proxy's queue.max_messages is 2,000,000 here), with the workers
-#   stopped during the load (the queue absorbs it) and resumed for the drain, which then
-#   measures delivery alone. A run whose requests were refused says so next to accepted/s.
+#   connections for at most 8 s (the proxy's queue.max_messages is 2,000,000 here), with the
+#   workers stopped during the load (the queue absorbs it) and resumed for the drain, which
+#   then measures delivery alone. A run whose requests were refused says so next to accepted/s.
 # For every run it reports accepted/s, delivered/s (committed in PostgreSQL: the bench counts the
 # main server's stored items, incremented after each COMMIT), latency percentiles and CPU seconds
 # per component from /proc/<pid>/stat (utime+stime deltas; PostgreSQL = postmaster + every child,
@@ -86,6 +86,14 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 if [[ $quick -eq 1 ]]; then duration=3; fi
+known_runs=" single-c64 batch100-c16 batch500-c8 intake-single-c64 intake-batch500-c8"
+known_runs+=" intake-batch500-c32 "
+for run in ${runs//,/ }; do
+  if [[ "$known_runs" != *" $run "* ]]; then
+    echo "bench-e2e: unknown run $run (known:$known_runs)" >&2
+    exit 2
+  fi
+done
 drain_timeout=$((quick ? 60 : 300))
 
 for tool in redis-server redis-cli redis-benchmark jq; do
