@@ -134,12 +134,8 @@ Status Bootstrap(const DataDirLayout& layout, const Clock& clock) {
     return ok;
   }
   const auto now = clock.Now();
-  if (auto ok = (*db)->clients()->CreateClient(
-          {demo_id, "demo.local", storage::ClientStatus::kActive, now});
-      !ok) {
-    return ok;
-  }
-  if (auto ok = (*db)->clients()->AddCertificate(
+  if (auto ok = (*db)->clients()->CreateClientWithCertificate(
+          {demo_id, "demo.local", storage::ClientStatus::kActive, now},
           {demo->info.fingerprint_sha256, demo_id, demo->info.serial_hex, demo->info.not_before,
            demo->info.not_after, storage::CertificateStatus::kActive, now});
       !ok) {

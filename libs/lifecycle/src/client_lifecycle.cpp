@@ -63,12 +63,10 @@ Result<pki::IssuedCertificate> IssueClient(storage::ClientRegistry& clients,
   auto issued = Sign(ca, {request.client_id, request.domain, request.validity}, request.csr_pem);
   if (!issued) return issued;
   if (auto ok = deliver(*issued); !ok) return tl::unexpected(ok.error());
-  if (auto ok = clients.CreateClient(
-          {request.client_id, request.domain, storage::ClientStatus::kActive, now});
+  if (auto ok = clients.CreateClientWithCertificate(
+          {request.client_id, request.domain, storage::ClientStatus::kActive, now},
+          Registered(*issued, request.client_id, now));
       !ok) {
-    return tl::unexpected(ok.error());
-  }
-  if (auto ok = clients.AddCertificate(Registered(*issued, request.client_id, now)); !ok) {
     return tl::unexpected(ok.error());
   }
   return issued;

@@ -33,6 +33,20 @@ std::string_view CertificateStatusName(CertificateStatus s) noexcept {
   return "unknown";  // not an enumerator; the CHECK constraint refuses it
 }
 
+Status ValidateNewClient(const Client& client) {
+  if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
+  if (client.rate_limit) return ValidateClientRateLimit(*client.rate_limit);
+  return Ok();
+}
+
+Status ValidateNewCertificate(const ClientCertificate& cert) {
+  if (cert.fingerprint_sha256.empty()) {
+    return Fail(ErrorCode::kInvalidRequest, "the certificate has no fingerprint",
+                "fingerprint_sha256");
+  }
+  return Ok();
+}
+
 Status ValidateClientRateLimit(const ClientRateLimit& limit) {
   if (limit.per_second == 0 && limit.burst == 0) return Ok();  // unlimited
   if (limit.per_second < 1 || limit.per_second > kMaxClientRatePerSecond) {

@@ -129,61 +129,78 @@ Result<Client> ReadClientColumns(const Statement& row, int first) {
   return client;
 }
 
-Status SqliteClientRegistry::CreateClient(const Client& client) {
-  if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
+namespace {
+
+Status InsertClient(Connection& connection, const Client& client) {
+  auto stmt = connection.Prepare(kInsertClient);
+  if (!stmt) return tl::unexpected(std::move(stmt.error()));
+  stmt->BindText(1, client.id.str());
+  stmt->BindText(2, client.domain);
+  stmt->BindText(3, ClientStatusName(client.status));
+  stmt->Bind(4, ToUnixMillis(client.created_at));
   if (client.rate_limit) {
-    if (auto valid = ValidateClientRateLimit(*client.rate_limit); !valid) return valid;
+    stmt->Bind(5, client.rate_limit->per_second);
+    stmt->Bind(6, client.rate_limit->burst);
+  } else {
+    stmt->BindNull(5);
+    stmt->BindNull(6);
   }
-  return pool_->WithWriter([&client](Connection& connection) -> Status {
-    auto stmt = connection.Prepare(kInsertClient);
-    if (!stmt) return tl::unexpected(std::move(stmt.error()));
-    stmt->BindText(1, client.id.str());
-    stmt->BindText(2, client.domain);
-    stmt->BindText(3, ClientStatusName(client.status));
-    stmt->Bind(4, ToUnixMillis(client.created_at));
-    if (client.rate_limit) {
-      stmt->Bind(5, client.rate_limit->per_second);
-      stmt->Bind(6, client.rate_limit->burst);
-    } else {
-      stmt->BindNull(5);
-      stmt->BindNull(6);
+  if (auto ran = stmt->Run(); !ran) return ran;
+  if (connection.changes() == 0) {
+    return Fail(ErrorCode::kAlreadyExists, "client " + client.id.str() + " already exists", "id");
+  }
+  return Ok();
+}
+
+Status InsertCertificate(Connection& connection, const ClientCertificate& cert) {
+  auto stmt = connection.Prepare(kInsertCertificate);
+  if (!stmt) return tl::unexpected(std::move(stmt.error()));
+  stmt->BindText(1, cert.fingerprint_sha256);
+  stmt->BindText(2, cert.client_id.str());
+  stmt->BindText(3, cert.serial_hex);
+  stmt->Bind(4, ToUnixMillis(cert.not_before));
+  stmt->Bind(5, ToUnixMillis(cert.not_after));
+  stmt->BindText(6, CertificateStatusName(cert.status));
+  stmt->Bind(7, ToUnixMillis(cert.created_at));
+  if (auto ran = stmt->Run(); !ran) {
+    if (stmt->last_result() == SQLITE_CONSTRAINT_FOREIGNKEY) {
+      return Fail(ErrorCode::kNotFound, "client " + cert.client_id.str() + " does not exist",
+                  "client_id");
     }
-    if (auto ran = stmt->Run(); !ran) return ran;
-    if (connection.changes() == 0) {
-      return Fail(ErrorCode::kAlreadyExists, "client " + client.id.str() + " already exists", "id");
-    }
-    return Ok();
-  });
+    return ran;
+  }
+  if (connection.changes() == 0) {
+    return Fail(ErrorCode::kAlreadyExists,
+                "certificate " + cert.fingerprint_sha256 + " is already registered",
+                "fingerprint_sha256");
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Status SqliteClientRegistry::CreateClient(const Client& client) {
+  if (auto valid = ValidateNewClient(client); !valid) return valid;
+  return pool_->WithWriter(
+      [&client](Connection& connection) { return InsertClient(connection, client); });
 }
 
 Status SqliteClientRegistry::AddCertificate(const ClientCertificate& cert) {
-  if (cert.fingerprint_sha256.empty()) {
-    return Fail(ErrorCode::kInvalidRequest, "the certificate has no fingerprint",
-                "fingerprint_sha256");
-  }
-  return pool_->WithWriter([&cert](Connection& connection) -> Status {
-    auto stmt = connection.Prepare(kInsertCertificate);
-    if (!stmt) return tl::unexpected(std::move(stmt.error()));
-    stmt->BindText(1, cert.fingerprint_sha256);
-    stmt->BindText(2, cert.client_id.str());
-    stmt->BindText(3, cert.serial_hex);
-    stmt->Bind(4, ToUnixMillis(cert.not_before));
-    stmt->Bind(5, ToUnixMillis(cert.not_after));
-    stmt->BindText(6, CertificateStatusName(cert.status));
-    stmt->Bind(7, ToUnixMillis(cert.created_at));
-    if (auto ran = stmt->Run(); !ran) {
-      if (stmt->last_result() == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        return Fail(ErrorCode::kNotFound, "client " + cert.client_id.str() + " does not exist",
-                    "client_id");
-      }
-      return ran;
-    }
-    if (connection.changes() == 0) {
-      return Fail(ErrorCode::kAlreadyExists,
-                  "certificate " + cert.fingerprint_sha256 + " is already registered",
-                  "fingerprint_sha256");
-    }
-    return Ok();
+  if (auto valid = ValidateNewCertificate(cert); !valid) return valid;
+  return pool_->WithWriter(
+      [&cert](Connection& connection) { return InsertCertificate(connection, cert); });
+}
+
+Status SqliteClientRegistry::CreateClientWithCertificate(const Client& client,
+                                                         const ClientCertificate& cert) {
+  if (auto valid = ValidateNewClient(client); !valid) return valid;
+  if (auto valid = ValidateNewCertificate(cert); !valid) return valid;
+  return pool_->WithWriter([&client, &cert](Connection& connection) -> Status {
+    Transaction transaction(connection);
+    if (auto begun = transaction.Begin(TransactionKind::kWrite); !begun) return begun;
+    if (auto ok = InsertClient(connection, client); !ok) return ok;
+    if (auto ok = InsertCertificate(connection, cert); !ok) return ok;
+    return transaction.Commit();
   });
 }
 

@@ -19,6 +19,7 @@ class SqliteClientRegistry final : public ClientRegistry {
 
   Status CreateClient(const Client& client) override;
   Status AddCertificate(const ClientCertificate& cert) override;
+  Status CreateClientWithCertificate(const Client& client, const ClientCertificate& cert) override;
   Result<std::optional<Client>> GetClient(const ClientId& id) override;
   Result<std::optional<ClientIdentity>> FindByFingerprint(std::string_view fp) override;
   Result<std::vector<Client>> ListClients() override;

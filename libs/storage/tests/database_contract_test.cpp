@@ -312,6 +312,45 @@ TEST_P(DatabaseContractTest, ACorruptedRowIsReportedByIdOnly) {
   EXPECT_THAT(got.error().message, ::testing::Not(HasSubstr("not a client id!")));
 }
 
+// `msgbroker admin client issue` and `up` register a client with its first certificate: a
+// refused certificate leaves no client behind, and a refused client no certificate.
+TEST_P(DatabaseContractTest, ClientWithItsFirstCertificateIsAllOrNothing) {
+  const SystemTime t0 = clock_.Now();
+  ASSERT_TRUE(registry_->CreateClientWithCertificate(MakeClient("acme", t0),
+                                                     MakeCertificate("fp-a", "acme", t0)));
+  auto identity = registry_->FindByFingerprint("fp-a");
+  ASSERT_TRUE(identity && *identity);
+  EXPECT_EQ((*identity)->client.id.str(), "acme");
+
+  auto certificate_taken = registry_->CreateClientWithCertificate(
+      MakeClient("globex", t0), MakeCertificate("fp-a", "globex", t0));
+  ASSERT_FALSE(certificate_taken);
+  EXPECT_EQ(certificate_taken.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(certificate_taken.error().field, "fingerprint_sha256");
+  auto globex = registry_->GetClient(MakeClientId("globex"));
+  ASSERT_TRUE(globex);
+  EXPECT_FALSE(*globex) << "the client of a refused certificate was kept";
+
+  auto client_taken = registry_->CreateClientWithCertificate(MakeClient("acme", t0),
+                                                             MakeCertificate("fp-b", "acme", t0));
+  ASSERT_FALSE(client_taken);
+  EXPECT_EQ(client_taken.error().code, ErrorCode::kAlreadyExists);
+  EXPECT_EQ(client_taken.error().field, "id");
+  auto fp_b = registry_->FindByFingerprint("fp-b");
+  ASSERT_TRUE(fp_b);
+  EXPECT_FALSE(*fp_b);
+
+  // The refused transactions were rolled back: the same pool goes on working.
+  ASSERT_TRUE(registry_->CreateClientWithCertificate(MakeClient("globex", t0),
+                                                     MakeCertificate("fp-g", "globex", t0)));
+  auto clients = registry_->ListClients();
+  ASSERT_TRUE(clients);
+  EXPECT_EQ(clients->size(), 2u);
+  auto certs = registry_->ListCertificates(MakeClientId("acme"));
+  ASSERT_TRUE(certs);
+  EXPECT_EQ(certs->size(), 1u);
+}
+
 TEST_P(DatabaseContractTest, RegistryCreatesFindsAndLists) {
   const SystemTime t0 = clock_.Now();
   ASSERT_TRUE(registry_->CreateClient(MakeClient("globex", t0)));

@@ -324,57 +324,73 @@ Status SqlMessageStore::Ping() {
   });
 }
 
-Status SqlClientRegistry::CreateClient(const Client& client) {
-  if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
-  if (client.rate_limit) {
-    if (auto valid = ValidateClientRateLimit(*client.rate_limit); !valid) return valid;
-  }
-  return pool_->With([&client](SqlConnection& connection) -> Status {
-    const auto& limit = client.rate_limit;
-    const SqlValue params[] = {Text(client.id.str()),
-                               Text(client.domain),
-                               Text(ClientStatusName(client.status)),
-                               Millis(client.created_at),
-                               limit ? SqlValue(limit->per_second) : SqlValue(nullptr),
-                               limit ? SqlValue(limit->burst) : SqlValue(nullptr)};
-    auto ran = connection.Execute(kInsertClient, params);
-    if (!ran) {
-      if (connection.LastErrorKind() == SqlErrorKind::kUniqueViolation) {
-        return Fail(ErrorCode::kAlreadyExists, "client " + client.id.str() + " already exists",
-                    "id");
-      }
-      return tl::unexpected(std::move(ran.error()));
+namespace {
+
+Status InsertClient(SqlConnection& connection, const Client& client) {
+  const auto& limit = client.rate_limit;
+  const SqlValue params[] = {Text(client.id.str()),
+                             Text(client.domain),
+                             Text(ClientStatusName(client.status)),
+                             Millis(client.created_at),
+                             limit ? SqlValue(limit->per_second) : SqlValue(nullptr),
+                             limit ? SqlValue(limit->burst) : SqlValue(nullptr)};
+  auto ran = connection.Execute(kInsertClient, params);
+  if (!ran) {
+    if (connection.LastErrorKind() == SqlErrorKind::kUniqueViolation) {
+      return Fail(ErrorCode::kAlreadyExists, "client " + client.id.str() + " already exists", "id");
     }
-    return Ok();
-  });
+    return tl::unexpected(std::move(ran.error()));
+  }
+  return Ok();
+}
+
+Status InsertCertificate(SqlConnection& connection, const ClientCertificate& cert) {
+  const SqlValue params[] = {
+      Text(cert.fingerprint_sha256), Text(cert.client_id.str()),
+      Text(cert.serial_hex),         Millis(cert.not_before),
+      Millis(cert.not_after),        Text(CertificateStatusName(cert.status)),
+      Millis(cert.created_at)};
+  auto ran = connection.Execute(kInsertCertificate, params);
+  if (!ran) {
+    switch (connection.LastErrorKind()) {
+      case SqlErrorKind::kForeignKeyViolation:
+        return Fail(ErrorCode::kNotFound, "client " + cert.client_id.str() + " does not exist",
+                    "client_id");
+      case SqlErrorKind::kUniqueViolation:
+        return Fail(ErrorCode::kAlreadyExists,
+                    "certificate " + cert.fingerprint_sha256 + " is already registered",
+                    "fingerprint_sha256");
+      default:
+        return tl::unexpected(std::move(ran.error()));
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Status SqlClientRegistry::CreateClient(const Client& client) {
+  if (auto valid = ValidateNewClient(client); !valid) return valid;
+  return pool_->With(
+      [&client](SqlConnection& connection) { return InsertClient(connection, client); });
 }
 
 Status SqlClientRegistry::AddCertificate(const ClientCertificate& cert) {
-  if (cert.fingerprint_sha256.empty()) {
-    return Fail(ErrorCode::kInvalidRequest, "the certificate has no fingerprint",
-                "fingerprint_sha256");
-  }
-  return pool_->With([&cert](SqlConnection& connection) -> Status {
-    const SqlValue params[] = {
-        Text(cert.fingerprint_sha256), Text(cert.client_id.str()),
-        Text(cert.serial_hex),         Millis(cert.not_before),
-        Millis(cert.not_after),        Text(CertificateStatusName(cert.status)),
-        Millis(cert.created_at)};
-    auto ran = connection.Execute(kInsertCertificate, params);
-    if (!ran) {
-      switch (connection.LastErrorKind()) {
-        case SqlErrorKind::kForeignKeyViolation:
-          return Fail(ErrorCode::kNotFound, "client " + cert.client_id.str() + " does not exist",
-                      "client_id");
-        case SqlErrorKind::kUniqueViolation:
-          return Fail(ErrorCode::kAlreadyExists,
-                      "certificate " + cert.fingerprint_sha256 + " is already registered",
-                      "fingerprint_sha256");
-        default:
-          return tl::unexpected(std::move(ran.error()));
-      }
-    }
-    return Ok();
+  if (auto valid = ValidateNewCertificate(cert); !valid) return valid;
+  return pool_->With(
+      [&cert](SqlConnection& connection) { return InsertCertificate(connection, cert); });
+}
+
+Status SqlClientRegistry::CreateClientWithCertificate(const Client& client,
+                                                      const ClientCertificate& cert) {
+  if (auto valid = ValidateNewClient(client); !valid) return valid;
+  if (auto valid = ValidateNewCertificate(cert); !valid) return valid;
+  return pool_->With([&client, &cert](SqlConnection& connection) -> Status {
+    SqlTransaction transaction(connection);
+    if (auto begun = transaction.Begin(); !begun) return tl::unexpected(std::move(begun.error()));
+    if (auto ok = InsertClient(connection, client); !ok) return ok;
+    if (auto ok = InsertCertificate(connection, cert); !ok) return ok;
+    return transaction.Commit();
   });
 }
 

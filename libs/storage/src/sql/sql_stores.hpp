@@ -46,6 +46,7 @@ class SqlClientRegistry final : public ClientRegistry {
   explicit SqlClientRegistry(std::shared_ptr<SqlConnectionPool> pool) : pool_(std::move(pool)) {}
   Status CreateClient(const Client& client) override;
   Status AddCertificate(const ClientCertificate& cert) override;
+  Status CreateClientWithCertificate(const Client& client, const ClientCertificate& cert) override;
   Result<std::optional<Client>> GetClient(const ClientId& id) override;
   Result<std::optional<ClientIdentity>> FindByFingerprint(std::string_view fp) override;
   Result<std::vector<Client>> ListClients() override;

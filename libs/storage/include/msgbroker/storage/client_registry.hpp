@@ -60,11 +60,20 @@ struct ClientIdentity {
   ClientCertificate certificate;
 };
 
+// What every ClientRegistry checks before it writes (kInvalidRequest naming the field): a client
+// needs an id and a valid rate limit if it has one, a certificate a fingerprint.
+Status ValidateNewClient(const Client& client);
+Status ValidateNewCertificate(const ClientCertificate& cert);
+
 class ClientRegistry {
  public:
   virtual ~ClientRegistry() = default;
   virtual Status CreateClient(const Client& client) = 0;  // kAlreadyExists if the id is taken
   virtual Status AddCertificate(const ClientCertificate& cert) = 0;  // kNotFound: no client
+  // A new client with its first certificate, in one transaction: both or neither. Errors as
+  // CreateClient's and AddCertificate's.
+  virtual Status CreateClientWithCertificate(const Client& client,
+                                             const ClientCertificate& cert) = 0;
   virtual Result<std::optional<Client>> GetClient(const ClientId& id) = 0;
   virtual Result<std::optional<ClientIdentity>> FindByFingerprint(std::string_view fp) = 0;
   virtual Result<std::vector<Client>> ListClients() = 0;
