@@ -117,4 +117,13 @@ inline BurstOutcome EnqueueBurst(Queue& q, const Clock& clock, int threads, int 
   return BurstOutcome{done.load(), ok.load(), failed.load()};
 }
 
+// Every call of a burst of `total` answered, and answered Ok.
+inline ::testing::AssertionResult EveryCallAccepted(const BurstOutcome& burst, int total) {
+  if (burst.done == total && burst.ok == total && burst.failed == 0) {
+    return ::testing::AssertionSuccess();
+  }
+  return ::testing::AssertionFailure() << burst.done << " of " << total << " answered, " << burst.ok
+                                       << " Ok, " << burst.failed << " failed";
+}
+
 }  // namespace msgbroker::queue::contract
