@@ -23,7 +23,6 @@
 #include <thread>
 
 #include "log_format.hpp"
-#include "msgbroker/core/time_format.hpp"
 #include "msgbroker/testing/temp_dir.hpp"
 #include "queue_contract.hpp"
 
@@ -45,29 +44,40 @@ std::unique_ptr<contract::QueueUnderTest> MakeEmbedded(const contract::QueueLimi
                                                        const Clock& clock) {
   // The directory must exist before the queue opens; build the holder around it.
   struct Holder final : contract::QueueUnderTest {
+    Holder(const Clock& c) : clock(c) {}
     TempDir dir;
+    EmbeddedQueueOptions options;
+    const Clock& clock;
     std::unique_ptr<EmbeddedQueue> q;
     Queue& queue() override { return *q; }
+    Status Open() {
+      auto opened = EmbeddedQueue::Open(options, clock);
+      if (!opened) return tl::unexpected(opened.error());
+      q = std::move(*opened);
+      return Ok();
+    }
+    Status Reopen() override {
+      q.reset();  // closes it and releases the directory's lock
+      return Open();
+    }
   };
-  auto holder = std::make_unique<Holder>();
-  EmbeddedQueueOptions options;
-  options.directory = holder->dir.path() / "queue";
-  options.fsync = false;  // the contract is about semantics; durability is tested below
-  options.max_messages = limits.max_messages;
-  options.max_payload_bytes = limits.max_payload_bytes;
-  auto opened = EmbeddedQueue::Open(options, clock);
-  if (!opened) {
+  auto holder = std::make_unique<Holder>(clock);
+  holder->options.directory = holder->dir.path() / "queue";
+  holder->options.fsync = false;  // the contract is about semantics; durability is tested below
+  holder->options.max_messages = limits.max_messages;
+  holder->options.max_payload_bytes = limits.max_payload_bytes;
+  if (auto opened = holder->Open(); !opened) {
     ADD_FAILURE() << opened.error().message;
     return nullptr;
   }
-  holder->q = std::move(*opened);
   return holder;
 }
 
 using contract::QueueContractTest;
 
 INSTANTIATE_TEST_SUITE_P(Embedded, QueueContractTest,
-                         ::testing::Values(contract::QueueContractParam{"Embedded", &MakeEmbedded}),
+                         ::testing::Values(contract::QueueContractParam{"Embedded", &MakeEmbedded,
+                                                                        false}),
                          contract::QueueContractParamName);
 
 // ---- embedded-specific ------------------------------------------------------------------------
@@ -127,90 +137,6 @@ class EmbeddedQueueTest : public ::testing::Test {
   TempDir dir_;
   FakeClock clock_;
 };
-
-TEST_F(EmbeddedQueueTest, StatePersistsAcrossReopen) {
-  const SystemTime t0 = clock_.Now();
-  std::vector<MessageId> ids;
-  {
-    auto q = OpenQueue();
-    ASSERT_TRUE(q);
-    for (const char* p : {"acked", "retried", "dead", "in-flight", "ready"}) {
-      ids.push_back(EnqueueOne(*q, p));
-      clock_.Advance(milliseconds(1));
-    }
-    auto claimed = q->Claim("w", 4, kLease, kNoWait);
-    ASSERT_TRUE(claimed);
-    ASSERT_EQ(claimed->size(), 4u);
-    const MessageId ack[] = {ids[0]};
-    ASSERT_TRUE(q->Ack(ack));
-    const RetryRequest retry[] = {{ids[1], t0 + seconds(60), "HTTP 503"}};
-    ASSERT_TRUE(q->Retry(retry));
-    const DeadLetterRequest dead[] = {{ids[2], "malformed envelope"}};
-    ASSERT_TRUE(q->DeadLetter(dead));
-    q->Close();
-  }
-  auto q = OpenQueue();
-  ASSERT_TRUE(q);
-  auto stats = q->Stats();
-  ASSERT_TRUE(stats);
-  EXPECT_EQ(stats->ready, 2u);  // the lease is not logged: in-flight comes back as ready
-  EXPECT_EQ(stats->delayed, 1u);
-  EXPECT_EQ(stats->in_flight, 0u);
-  EXPECT_EQ(stats->dead, 1u);
-  EXPECT_EQ(ToUnixMillis(stats->oldest_ready_enqueued_at), ToUnixMillis(t0 + milliseconds(3)));
-
-  auto claimed = ClaimAll(*q);
-  ASSERT_EQ(claimed.size(), 2u);
-  EXPECT_EQ(claimed[0].id, ids[3]);
-  EXPECT_EQ(claimed[1].id, ids[4]);
-  EXPECT_EQ(claimed[1].payload, "ready");
-  EXPECT_EQ(ToUnixMillis(claimed[1].enqueued_at), ToUnixMillis(t0 + milliseconds(4)));
-  const MessageId done[] = {ids[3], ids[4]};
-  ASSERT_TRUE(q->Ack(done));
-
-  auto dead = q->ListDeadLetters(0, 10);
-  ASSERT_TRUE(dead);
-  ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].id, ids[2]);
-  EXPECT_EQ((*dead)[0].payload, "dead");
-  EXPECT_EQ((*dead)[0].reason, "malformed envelope");
-  EXPECT_EQ((*dead)[0].attempts, 1u);
-  EXPECT_EQ(ToUnixMillis((*dead)[0].enqueued_at), ToUnixMillis(t0 + milliseconds(2)));
-  EXPECT_EQ(ToUnixMillis((*dead)[0].dead_lettered_at), ToUnixMillis(t0 + milliseconds(5)));
-
-  clock_.Set(t0 + seconds(60) - milliseconds(1));
-  EXPECT_TRUE(ClaimAll(*q).empty()) << "retry time not preserved";
-  clock_.Set(t0 + seconds(60));
-  auto retried = ClaimAll(*q);
-  ASSERT_EQ(retried.size(), 1u);
-  EXPECT_EQ(retried[0].id, ids[1]);
-  EXPECT_EQ(retried[0].attempts, 2u);
-  EXPECT_EQ(retried[0].last_error, "HTTP 503");
-}
-
-TEST_F(EmbeddedQueueTest, ReplayAndDiscardPersist) {
-  MessageId replayed, discarded;
-  {
-    auto q = OpenQueue();
-    ASSERT_TRUE(q);
-    replayed = EnqueueOne(*q, "replayed");
-    discarded = EnqueueOne(*q, "discarded");
-    ASSERT_EQ(ClaimAll(*q).size(), 2u);
-    const DeadLetterRequest dead[] = {{replayed, "r"}, {discarded, "d"}};
-    ASSERT_TRUE(q->DeadLetter(dead));
-    ASSERT_TRUE(q->ReplayDeadLetter(replayed));
-    ASSERT_TRUE(q->DiscardDeadLetter(discarded));
-  }
-  auto q = OpenQueue();
-  ASSERT_TRUE(q);
-  auto dead = q->ListDeadLetters(0, 10);
-  ASSERT_TRUE(dead);
-  EXPECT_TRUE(dead->empty());
-  auto claimed = ClaimAll(*q);
-  ASSERT_EQ(claimed.size(), 1u);
-  EXPECT_EQ(claimed[0].id, replayed);
-  EXPECT_EQ(claimed[0].attempts, 1u);
-}
 
 TEST_F(EmbeddedQueueTest, DuplicateIdIsIgnoredAndTheFirstCopyWins) {
   const MessageId id = MessageId::Generate(clock_.Now());

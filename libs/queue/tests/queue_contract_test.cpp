@@ -30,6 +30,12 @@ std::vector<std::string> Payloads(const std::vector<ClaimedMessage>& claimed) {
   return out;
 }
 
+std::vector<MessageId> Ids(const std::vector<ClaimedMessage>& claimed) {
+  std::vector<MessageId> out;
+  for (const auto& m : claimed) out.push_back(m.id);
+  return out;
+}
+
 }  // namespace
 
 Status QueueContractTest::Enqueue(std::vector<NewMessage> messages) {
@@ -448,6 +454,113 @@ TEST_P(QueueContractTest, StatsCountEveryState) {
   ASSERT_TRUE(stats);
   EXPECT_EQ(stats->ready, 0u);
   EXPECT_EQ(stats->oldest_ready_enqueued_at, SystemTime{});
+}
+
+// A new instance on the same storage sees the ready, delayed and dead messages with their
+// payloads, times, attempts and errors, and nothing acknowledged. Leases survive where the
+// implementation keeps them (see QueueContractParam); elsewhere in-flight messages are ready again.
+TEST_P(QueueContractTest, StateSurvivesReopen) {
+  const bool leases_kept = GetParam().leases_survive_reopen;
+  const SystemTime t0 = clock_.Now();
+  std::vector<MessageId> ids;
+  for (const char* payload : {"acked", "retried", "dead", "in-flight", "ready"}) {
+    ids.push_back(EnqueueOne(payload));
+    clock_.Advance(milliseconds(1));
+  }
+  const SystemTime claimed_at = clock_.Now();
+  auto claimed = q().Claim("w", 4, kLease, kNoWait);
+  ASSERT_TRUE(claimed);
+  ASSERT_EQ(claimed->size(), 4u);
+  const MessageId ack[] = {ids[0]};
+  ASSERT_TRUE(q().Ack(ack));
+  const RetryRequest retry[] = {{ids[1], t0 + seconds(60), "HTTP 503"}};
+  ASSERT_TRUE(q().Retry(retry));
+  const DeadLetterRequest dead[] = {{ids[2], "malformed envelope"}};
+  ASSERT_TRUE(q().DeadLetter(dead));
+
+  const Status reopened = Reopen();
+  ASSERT_TRUE(reopened) << reopened.error().message;
+
+  auto stats = q().Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, leases_kept ? 1u : 2u);
+  EXPECT_EQ(stats->delayed, 1u);
+  EXPECT_EQ(stats->in_flight, leases_kept ? 1u : 0u);
+  EXPECT_EQ(stats->dead, 1u);
+  EXPECT_EQ(ToUnixMillis(stats->oldest_ready_enqueued_at),
+            ToUnixMillis(t0 + milliseconds(leases_kept ? 4 : 3)));
+
+  auto ready = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(ready);
+  const std::vector<MessageId> expected =
+      leases_kept ? std::vector<MessageId>{ids[4]} : std::vector<MessageId>{ids[3], ids[4]};
+  ASSERT_EQ(Ids(*ready), expected);
+  EXPECT_EQ(ready->back().payload, "ready");
+  EXPECT_EQ(ready->back().attempts, 1u);
+  EXPECT_EQ(ToUnixMillis(ready->back().enqueued_at), ToUnixMillis(t0 + milliseconds(4)));
+  ASSERT_TRUE(q().Ack(expected));
+
+  auto dead_letters = q().ListDeadLetters(0, 10);
+  ASSERT_TRUE(dead_letters);
+  ASSERT_EQ(dead_letters->size(), 1u);
+  const DeadLetter& d = (*dead_letters)[0];
+  EXPECT_EQ(d.id, ids[2]);
+  EXPECT_EQ(d.payload, "dead");
+  EXPECT_EQ(d.reason, "malformed envelope");
+  EXPECT_EQ(d.attempts, 1u);
+  EXPECT_EQ(ToUnixMillis(d.enqueued_at), ToUnixMillis(t0 + milliseconds(2)));
+  EXPECT_EQ(ToUnixMillis(d.dead_lettered_at), ToUnixMillis(claimed_at));
+
+  if (leases_kept) {
+    // The lease taken before the reopen runs out at its own deadline, not before.
+    clock_.Set(claimed_at + kLease - milliseconds(1));
+    auto early = q().Claim("w", 10, kLease, kNoWait);
+    ASSERT_TRUE(early);
+    EXPECT_TRUE(early->empty()) << "lease deadline not preserved";
+    clock_.Set(claimed_at + kLease);
+    auto expired = q().Claim("w", 10, kLease, kNoWait);
+    ASSERT_TRUE(expired);
+    ASSERT_EQ(Ids(*expired), std::vector<MessageId>{ids[3]});
+    EXPECT_EQ((*expired)[0].payload, "in-flight");
+    EXPECT_EQ((*expired)[0].attempts, 2u);
+    ASSERT_TRUE(q().Ack(Ids(*expired)));
+  }
+  clock_.Set(t0 + seconds(60) - milliseconds(1));
+  auto not_yet = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(not_yet);
+  EXPECT_TRUE(not_yet->empty()) << "retry time not preserved";
+  clock_.Set(t0 + seconds(60));
+  auto retried = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(retried);
+  ASSERT_EQ(Ids(*retried), std::vector<MessageId>{ids[1]});
+  EXPECT_EQ((*retried)[0].payload, "retried");
+  EXPECT_EQ((*retried)[0].attempts, 2u);
+  EXPECT_EQ((*retried)[0].last_error, "HTTP 503");
+}
+
+// A replayed dead letter is ready again after a reopen, and a discarded one stays gone.
+TEST_P(QueueContractTest, ReplayAndDiscardSurviveReopen) {
+  const MessageId replayed = EnqueueOne("replayed");
+  const MessageId discarded = EnqueueOne("discarded");
+  auto claimed = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(claimed);
+  ASSERT_EQ(claimed->size(), 2u);
+  const DeadLetterRequest dead[] = {{replayed, "r"}, {discarded, "d"}};
+  ASSERT_TRUE(q().DeadLetter(dead));
+  ASSERT_TRUE(q().ReplayDeadLetter(replayed));
+  ASSERT_TRUE(q().DiscardDeadLetter(discarded));
+
+  const Status reopened = Reopen();
+  ASSERT_TRUE(reopened) << reopened.error().message;
+
+  auto dead_letters = q().ListDeadLetters(0, 10);
+  ASSERT_TRUE(dead_letters);
+  EXPECT_TRUE(dead_letters->empty());
+  auto again = q().Claim("w", 10, kLease, kNoWait);
+  ASSERT_TRUE(again);
+  ASSERT_EQ(Ids(*again), std::vector<MessageId>{replayed});
+  EXPECT_EQ((*again)[0].payload, "replayed");
+  EXPECT_EQ((*again)[0].attempts, 1u);
 }
 
 TEST_P(QueueContractTest, BlockedClaimWakesOnEnqueue) {

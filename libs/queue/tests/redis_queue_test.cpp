@@ -24,7 +24,6 @@
 #include <thread>
 #include <tuple>
 
-#include "msgbroker/core/time_format.hpp"
 #include "msgbroker/queue/redis_connection.hpp"
 #include "msgbroker/testing/temp_dir.hpp"
 #include "msgbroker/testing/test_servers.hpp"
@@ -69,8 +68,21 @@ redis::ConnectionOptions RawOptions(const RedisQueueOptions& o) {
 std::unique_ptr<contract::QueueUnderTest> MakeRedis(const contract::QueueLimits& limits,
                                                     const Clock& clock) {
   struct Holder final : contract::QueueUnderTest {
+    Holder(RedisQueueOptions o, const Clock& c) : options(std::move(o)), clock(c) {}
+    const RedisQueueOptions options;
+    const Clock& clock;
     std::unique_ptr<RedisQueue> q;
     Queue& queue() override { return *q; }
+    Status Open() {
+      auto opened = RedisQueue::Open(options, clock);
+      if (!opened) return tl::unexpected(opened.error());
+      q = std::move(*opened);
+      return Ok();
+    }
+    Status Reopen() override {
+      q.reset();  // a new instance on the same key prefix, as a restarted process
+      return Open();
+    }
   };
   auto options = FixtureOptions();
   if (!options) {
@@ -79,20 +91,18 @@ std::unique_ptr<contract::QueueUnderTest> MakeRedis(const contract::QueueLimits&
   }
   options->max_messages = limits.max_messages;
   options->max_payload_bytes = limits.max_payload_bytes;
-  auto opened = RedisQueue::Open(*options, clock);
-  if (!opened) {
+  auto holder = std::make_unique<Holder>(std::move(*options), clock);
+  if (auto opened = holder->Open(); !opened) {
     ADD_FAILURE() << opened.error().message;
     return nullptr;
   }
-  auto holder = std::make_unique<Holder>();
-  holder->q = std::move(*opened);
   return holder;
 }
 
 using contract::QueueContractTest;
 
 INSTANTIATE_TEST_SUITE_P(Redis, QueueContractTest,
-                         ::testing::Values(contract::QueueContractParam{"Redis", &MakeRedis}),
+                         ::testing::Values(contract::QueueContractParam{"Redis", &MakeRedis, true}),
                          contract::QueueContractParamName);
 
 // ---- Redis-specific ---------------------------------------------------------------------------
@@ -137,70 +147,6 @@ class RedisQueueTest : public ::testing::Test {
   FakeClock clock_;
   RedisQueueOptions options_;
 };
-
-// A new instance on the same prefix sees everything: ready, delayed, leased (with its deadline)
-// and dead messages, with their attempts and errors.
-TEST_F(RedisQueueTest, StateSurvivesReopen) {
-  const SystemTime t0 = clock_.Now();
-  std::vector<MessageId> ids;
-  {
-    auto q = Open();
-    ASSERT_TRUE(q);
-    for (const char* p : {"acked", "retried", "dead", "in-flight", "ready"}) {
-      ids.push_back(EnqueueOne(*q, p));
-      clock_.Advance(milliseconds(1));
-    }
-    auto claimed = q->Claim("w", 4, kLease, kNoWait);
-    ASSERT_TRUE(claimed);
-    ASSERT_EQ(claimed->size(), 4u);
-    const MessageId ack[] = {ids[0]};
-    ASSERT_TRUE(q->Ack(ack));
-    const RetryRequest retry[] = {{ids[1], t0 + seconds(60), "HTTP 503"}};
-    ASSERT_TRUE(q->Retry(retry));
-    const DeadLetterRequest dead[] = {{ids[2], "malformed envelope"}};
-    ASSERT_TRUE(q->DeadLetter(dead));
-    q->Close();
-  }
-  auto q = Open();
-  ASSERT_TRUE(q);
-  auto stats = q->Stats();
-  ASSERT_TRUE(stats);
-  EXPECT_EQ(stats->ready, 1u);
-  EXPECT_EQ(stats->delayed, 1u);
-  EXPECT_EQ(stats->in_flight, 1u);  // leases live in Redis, not in the process
-  EXPECT_EQ(stats->dead, 1u);
-  EXPECT_EQ(ToUnixMillis(stats->oldest_ready_enqueued_at), ToUnixMillis(t0 + milliseconds(4)));
-
-  auto ready = q->Claim("w", 10, kLease, kNoWait);
-  ASSERT_TRUE(ready);
-  EXPECT_EQ(Payloads(*ready), std::vector<std::string>{"ready"});
-  const MessageId ack[] = {ids[4]};
-  ASSERT_TRUE(q->Ack(ack));
-
-  auto dead = q->ListDeadLetters(0, 10);
-  ASSERT_TRUE(dead);
-  ASSERT_EQ(dead->size(), 1u);
-  EXPECT_EQ((*dead)[0].id, ids[2]);
-  EXPECT_EQ((*dead)[0].payload, "dead");
-  EXPECT_EQ((*dead)[0].reason, "malformed envelope");
-  EXPECT_EQ((*dead)[0].attempts, 1u);
-  EXPECT_EQ(ToUnixMillis((*dead)[0].enqueued_at), ToUnixMillis(t0 + milliseconds(2)));
-  EXPECT_EQ(ToUnixMillis((*dead)[0].dead_lettered_at), ToUnixMillis(t0 + milliseconds(5)));
-
-  clock_.Set(t0 + seconds(60));
-  auto due = q->Claim("w", 10, kLease, kNoWait);
-  ASSERT_TRUE(due);
-  ASSERT_EQ(due->size(), 2u) << "the retry is due and the old lease has expired";
-  for (const auto& m : *due) {
-    if (m.id == ids[1]) {
-      EXPECT_EQ(m.attempts, 2u);
-      EXPECT_EQ(m.last_error, "HTTP 503");
-    } else {
-      EXPECT_EQ(m.id, ids[3]);
-      EXPECT_EQ(m.attempts, 2u);
-    }
-  }
-}
 
 // A worker process that dies mid-lease: another instance (another consumer) gets its messages
 // once the visibility timeout has passed by the clock, and not before.
