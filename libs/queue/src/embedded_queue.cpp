@@ -161,6 +161,13 @@ struct EmbeddedQueue::Impl {
     auto it = messages.find(id);
     return it == messages.end() ? nullptr : &it->second;
   }
+  // The message `id` if it is a dead letter; else nullptr, with *missing set to kNotFound.
+  Message* FindDead(const MessageId& id, Status* missing) {
+    Message* m = Find(id);
+    if (m != nullptr && m->state == State::kDead) return m;
+    *missing = Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
+    return nullptr;
+  }
   Status Unavailable() const {
     if (closed) return Fail(ErrorCode::kQueueUnavailable, "queue is closed");
     return Fail(ErrorCode::kQueueUnavailable,
@@ -170,6 +177,8 @@ struct EmbeddedQueue::Impl {
   // Queues `record` for the writer (with `mu` held via `lock`, which is released) and waits
   // until it is durable and applied.
   Status SubmitAndWait(log::Record record, std::unique_lock<std::mutex>& lock);
+  // ReplayDeadLetter and DiscardDeadLetter: a kReplay or kDiscard record for one dead letter.
+  Status SubmitForDeadLetter(const MessageId& id, log::RecordType type);
 
   void Close();
 
@@ -315,10 +324,9 @@ Status EmbeddedQueue::Impl::Apply(const log::Record& r, SystemTime now) {
       }
       return Ok();
     case log::RecordType::kReplay: {
-      Message* m = Find(r.ids.at(0));
-      if (m == nullptr || m->state != State::kDead) {
-        return Fail(ErrorCode::kNotFound, "no dead letter " + r.ids.at(0).str());
-      }
+      Status missing;
+      Message* m = FindDead(r.ids.at(0), &missing);
+      if (m == nullptr) return missing;
       Detach(*m);
       live_bytes -= m->compacted_bytes;
       m->attempts = 0;
@@ -332,10 +340,9 @@ Status EmbeddedQueue::Impl::Apply(const log::Record& r, SystemTime now) {
       return Ok();
     }
     case log::RecordType::kDiscard: {
-      Message* m = Find(r.ids.at(0));
-      if (m == nullptr || m->state != State::kDead) {
-        return Fail(ErrorCode::kNotFound, "no dead letter " + r.ids.at(0).str());
-      }
+      Status missing;
+      Message* m = FindDead(r.ids.at(0), &missing);
+      if (m == nullptr) return missing;
       Detach(*m);
       live_bytes -= m->compacted_bytes;
       messages.erase(r.ids.at(0));
@@ -895,33 +902,23 @@ Result<std::vector<queue::DeadLetter>> EmbeddedQueue::ListDeadLetters(std::size_
   return out;
 }
 
-Status EmbeddedQueue::ReplayDeadLetter(const MessageId& id) {
-  Impl& q = *impl_;
-  std::unique_lock lock(q.mu);
-  if (q.closed || q.broken) return q.Unavailable();
-  const Message* m = q.Find(id);
-  if (m == nullptr || m->state != State::kDead) {
-    return Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
-  }
+Status EmbeddedQueue::Impl::SubmitForDeadLetter(const MessageId& id, log::RecordType type) {
+  std::unique_lock lock(mu);
+  if (closed || broken) return Unavailable();
+  if (Status missing; FindDead(id, &missing) == nullptr) return missing;
   log::Record record;
-  record.type = log::RecordType::kReplay;
+  record.type = type;
   record.ids.push_back(id);
-  record.at = log::ToLogTime(q.clock.Now());
-  return q.SubmitAndWait(std::move(record), lock);
+  record.at = log::ToLogTime(clock.Now());  // written for kReplay only
+  return SubmitAndWait(std::move(record), lock);
+}
+
+Status EmbeddedQueue::ReplayDeadLetter(const MessageId& id) {
+  return impl_->SubmitForDeadLetter(id, log::RecordType::kReplay);
 }
 
 Status EmbeddedQueue::DiscardDeadLetter(const MessageId& id) {
-  Impl& q = *impl_;
-  std::unique_lock lock(q.mu);
-  if (q.closed || q.broken) return q.Unavailable();
-  const Message* m = q.Find(id);
-  if (m == nullptr || m->state != State::kDead) {
-    return Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
-  }
-  log::Record record;
-  record.type = log::RecordType::kDiscard;
-  record.ids.push_back(id);
-  return q.SubmitAndWait(std::move(record), lock);
+  return impl_->SubmitForDeadLetter(id, log::RecordType::kDiscard);
 }
 
 Result<QueueStats> EmbeddedQueue::Stats() {
