@@ -11,3 +11,14 @@ stop_pid() {
   done
   kill -KILL "$pid" 2>/dev/null || true
 }
+
+# await_exit PID NAME: waits up to 5 s for PID to be gone; fails, naming NAME, when it is not.
+await_exit() {
+  local pid=$1 name=$2
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+  echo "$name $pid did not stop" >&2
+  return 1
+}

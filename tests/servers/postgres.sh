@@ -139,12 +139,7 @@ SQL
   down)
     pid=$(recorded SERVER_PID)
     stop_postgres "$pid"
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || exit 0
-      sleep 0.1
-    done
-    echo "postgres $pid did not stop" >&2
-    exit 1
+    await_exit "$pid" postgres
     ;;
   up)
     dir=$(cd "$dir" && pwd)

@@ -88,12 +88,7 @@ case "$cmd" in
   down)
     pid=$(recorded SERVER_PID)
     stop_pid "$pid"
-    for _ in $(seq 1 50); do
-      kill -0 "$pid" 2>/dev/null || exit 0
-      sleep 0.1
-    done
-    echo "redis-server $pid did not stop" >&2
-    exit 1
+    await_exit "$pid" redis-server
     ;;
   up)
     dir=$(cd "$dir" && pwd)
