@@ -90,6 +90,33 @@ Result<Opened> Open(const std::string& data_dir) {
   return Opened{std::move(*layout), std::move(*db), std::move(certificates)};
 }
 
+Result<pki::CertificateAuthority> LoadCa(const Opened& opened, const Clock& clock) {
+  return pki::CertificateAuthority::Load(opened.layout.ca_cert(), opened.layout.ca_key(), clock);
+}
+
+// What issuing and renewing a client certificate start from: the CSR named by --csr (empty
+// without it), the data directory and its CA.
+struct Issuing {
+  std::string csr;
+  Opened opened;
+  pki::CertificateAuthority ca;
+};
+
+Result<Issuing> OpenForIssuing(const std::string& data_dir, const std::string& csr_file,
+                               const Clock& clock) {
+  std::string csr;
+  if (!csr_file.empty()) {
+    auto read = ReadInputFile(csr_file, "CSR file");
+    if (!read) return tl::unexpected(read.error());
+    csr = std::move(*read);
+  }
+  auto opened = Open(data_dir);
+  if (!opened) return tl::unexpected(opened.error());
+  auto ca = LoadCa(*opened, clock);
+  if (!ca) return tl::unexpected(ca.error());
+  return Issuing{std::move(csr), std::move(*opened), std::move(*ca)};
+}
+
 struct BundleFlags {
   std::string out;           // directory for client.crt, client.key, ca.crt
   std::string p12;           // optional PKCS#12 file
@@ -163,24 +190,18 @@ int RunIssue(std::string_view command, const IssueFlags& f) {
                                  "--client-id must be 1-64 of [A-Za-z0-9._-], starting with a "
                                  "letter or digit"});
   }
-  std::string csr;
-  if (!f.csr.empty()) {
-    auto read = ReadInputFile(f.csr, "CSR file");
-    if (!read) return Report(command, read.error());
-    csr = std::move(*read);
-  }
-  auto opened = Open(f.data_dir);
-  if (!opened) return Report(command, opened.error());
-  auto ca =
-      pki::CertificateAuthority::Load(opened->layout.ca_cert(), opened->layout.ca_key(), clock);
-  if (!ca) return Report(command, ca.error());
+  auto issuing = OpenForIssuing(f.data_dir, f.csr, clock);
+  if (!issuing) return Report(command, issuing.error());
+  const auto& csr = issuing->csr;
+  const Opened& opened = issuing->opened;
+  const pki::CertificateAuthority& ca = issuing->ca;
   const fs::path out =
-      f.bundle.out.empty() ? opened->layout.client_dir(id->str()) : fs::path(f.bundle.out);
-  auto clients = opened->db->clients();
+      f.bundle.out.empty() ? opened.layout.client_dir(id->str()) : fs::path(f.bundle.out);
+  auto clients = opened.db->clients();
   auto issued = lifecycle::IssueClient(
-      *clients, *ca, {*id, f.domain, days{f.days}, csr},
+      *clients, ca, {*id, f.domain, days{f.days}, csr},
       [&](const pki::IssuedCertificate& c) {
-        return WriteClientFiles(out, f.bundle, c, ca->certificate_pem(), id->str());
+        return WriteClientFiles(out, f.bundle, c, ca.certificate_pem(), id->str());
       },
       clock.Now());
   if (!issued) return Report(command, issued.error());
@@ -194,7 +215,7 @@ int RunIssue(std::string_view command, const IssueFlags& f) {
   details["domain"] = f.domain;
   details["key"] = csr.empty() ? "generated" : "csr";
   details["pkcs12"] = !f.bundle.p12.empty();
-  return Audited(command, opened->layout.audit_log(),
+  return Audited(command, opened.layout.audit_log(),
                  {.action = csr.empty() ? "client.issue" : "client.sign-csr",
                   .target = "client:" + id->str(),
                   .details = std::move(details)});
@@ -218,24 +239,18 @@ int RunRenew(const RenewFlags& f) {
   const auto& clock = SystemClock::Instance();
   auto id = ClientId::Parse(f.client_id);
   if (!id) return Report(command, Error{ErrorCode::kInvalidRequest, "--client-id is not valid"});
-  std::string csr;
-  if (!f.csr.empty()) {
-    auto read = ReadInputFile(f.csr, "CSR file");
-    if (!read) return Report(command, read.error());
-    csr = std::move(*read);
-  }
-  auto opened = Open(f.data_dir);
-  if (!opened) return Report(command, opened.error());
-  auto ca =
-      pki::CertificateAuthority::Load(opened->layout.ca_cert(), opened->layout.ca_key(), clock);
-  if (!ca) return Report(command, ca.error());
+  auto issuing = OpenForIssuing(f.data_dir, f.csr, clock);
+  if (!issuing) return Report(command, issuing.error());
+  const auto& csr = issuing->csr;
+  const Opened& opened = issuing->opened;
+  const pki::CertificateAuthority& ca = issuing->ca;
   fs::path out = f.bundle.out;
   auto renewal = lifecycle::RenewClient(
-      *opened->db->clients(), *opened->certificates, *ca,
+      *opened.db->clients(), *opened.certificates, ca,
       {*id, days{f.days}, days{f.overlap_days}, csr},
       [&](const pki::IssuedCertificate& c) {
-        if (out.empty()) out = opened->layout.client_dir(id->str()) / c.info.serial_hex;
-        return WriteClientFiles(out, f.bundle, c, ca->certificate_pem(), id->str());
+        if (out.empty()) out = opened.layout.client_dir(id->str()) / c.info.serial_hex;
+        return WriteClientFiles(out, f.bundle, c, ca.certificate_pem(), id->str());
       },
       clock.Now());
   if (!renewal) return Report(command, renewal.error());
@@ -254,7 +269,7 @@ int RunRenew(const RenewFlags& f) {
   auto details = lifecycle::RenewalDetails(*renewal, days{f.overlap_days});
   details["pkcs12"] = !f.bundle.p12.empty();
   return Audited(
-      command, opened->layout.audit_log(),
+      command, opened.layout.audit_log(),
       {.action = "client.renew", .target = "client:" + id->str(), .details = std::move(details)});
 }
 
@@ -422,8 +437,7 @@ int RunCrl(const CrlFlags& f) {
   if (!opened) return Report(command, opened.error());
   auto revoked = opened->certificates->ListRevoked();
   if (!revoked) return Report(command, revoked.error());
-  auto ca =
-      pki::CertificateAuthority::Load(opened->layout.ca_cert(), opened->layout.ca_key(), clock);
+  auto ca = LoadCa(*opened, clock);
   if (!ca) return Report(command, ca.error());
   pki::CrlRequest request;
   for (const auto& r : *revoked) {
