@@ -17,7 +17,10 @@
 # main server's stored items, incremented after each COMMIT), latency percentiles and CPU seconds
 # per component from /proc/<pid>/stat (utime+stime deltas; PostgreSQL = postmaster + every child,
 # including reaped ones via cutime/cstime), as % of one core and CPU µs per delivered message.
-# Then reference figures on the same servers: redis-benchmark and pgbench.
+# Then reference figures on the same servers: redis-benchmark and pgbench; and, when nginx is
+# installed (it is not a dependency: `apt-get install nginx-light`), the ceiling of HTTP over
+# mutual TLS on these cores with this load generator: nginx answering a fixed 202 to the same
+# `msgbroker bench` single-message load.
 # Everything listens on 127.0.0.1 only; every load is bounded in time; every process this script
 # starts is stopped by its PID on exit.
 #
@@ -498,6 +501,61 @@ return redis.call("XLEN", "rb:stream") + redis.call("ZCARD", "rb:delayed")'
     echo "pgbench INSERT 100 messages-like rows per transaction -c 4 -j 2: $ins100 tps = $(awk -v t="$ins100" 'BEGIN {printf "%.0f", t * 100}') rows/s"
   } | tee -a "$ref" >&2
   psql_ -c "DROP TABLE IF EXISTS bench_messages, pgbench_accounts, pgbench_branches, pgbench_history, pgbench_tellers"
+
+  # nginx with the proxy's certificate, requiring a client certificate from the same CA, keep-alive
+  # without a request limit, answering POST /api/v1/messages with a fixed 202 (and the bench's
+  # /metrics poll with nothing): what the HTTP and TLS layers alone cost, on both sides.
+  if command -v nginx >/dev/null; then
+    mkdir -p "$tmp/nginx"
+    ngx_port="" ngx_pid=""
+    for _ in $(seq 1 20); do
+      try=$((20000 + RANDOM % 40000))
+      cat >"$tmp/nginx/nginx.conf" <<NGINX
+daemon off;
+worker_processes 2;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_requests 1000000000;
+  keepalive_timeout 120s;
+  server {
+    listen 127.0.0.1:$try ssl;
+    ssl_certificate $data/pki/proxy.crt;
+    ssl_certificate_key $data/pki/proxy.key;
+    ssl_client_certificate $data/pki/ca.crt;
+    ssl_verify_client on;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location = /api/v1/messages { default_type application/json; return 202 '{"status":"queued"}'; }
+    location = /metrics { default_type text/plain; return 200 ''; }
+  }
+}
+NGINX
+      nginx -c "$tmp/nginx/nginx.conf" -p "$tmp/nginx" -e "$tmp/nginx/error.log" &
+      ngx_pid=$!
+      started_pids+=("$ngx_pid")
+      for _ in $(seq 1 50); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$try") 2>/dev/null; then ngx_port=$try; break; fi
+        kill -0 "$ngx_pid" 2>/dev/null || break
+        sleep 0.1
+      done
+      [[ -n "$ngx_port" ]] && break
+      kill -TERM "$ngx_pid" 2>/dev/null || true
+      wait "$ngx_pid" 2>/dev/null || true
+    done
+    if [[ -n "$ngx_port" ]]; then
+      ngx_json=$("$bin" bench --data-dir "$data" --url "https://127.0.0.1:$ngx_port" \
+        --main-server-url "https://127.0.0.1:$ngx_port" -c 64 -d "$((quick ? 3 : 10))" \
+        --count-via-metrics --drain-timeout 0 --json 2>/dev/null | tail -n 1 || true)
+      echo "nginx 202 over mutual TLS, msgbroker bench -c 64: $(jq -r '"\(.accepted_per_s | floor) requests/s (p50 \(.p50_ms) ms, p99 \(.p99_ms) ms)"' <<<"$ngx_json")" |
+        tee -a "$ref" >&2
+      kill -TERM "$ngx_pid" 2>/dev/null || true
+      wait "$ngx_pid" 2>/dev/null || true
+    else
+      log "nginx did not start (log: $tmp/nginx/error.log); no nginx reference"
+    fi
+  fi
 fi
 
 # --- report --------------------------------------------------------------------------------------
