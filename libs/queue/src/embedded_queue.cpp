@@ -161,12 +161,13 @@ struct EmbeddedQueue::Impl {
     auto it = messages.find(id);
     return it == messages.end() ? nullptr : &it->second;
   }
-  // The message `id` if it is a dead letter; else nullptr, with *missing set to kNotFound.
-  Message* FindDead(const MessageId& id, Status* missing) {
+  // The message `id` if it is a dead letter; kNotFound otherwise.
+  Result<Message*> FindDead(const MessageId& id) {
     Message* m = Find(id);
-    if (m != nullptr && m->state == State::kDead) return m;
-    *missing = Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
-    return nullptr;
+    if (m == nullptr || m->state != State::kDead) {
+      return Fail(ErrorCode::kNotFound, "no dead letter " + id.str());
+    }
+    return m;
   }
   Status Unavailable() const {
     if (closed) return Fail(ErrorCode::kQueueUnavailable, "queue is closed");
@@ -324,9 +325,9 @@ Status EmbeddedQueue::Impl::Apply(const log::Record& r, SystemTime now) {
       }
       return Ok();
     case log::RecordType::kReplay: {
-      Status missing;
-      Message* m = FindDead(r.ids.at(0), &missing);
-      if (m == nullptr) return missing;
+      auto found = FindDead(r.ids.at(0));
+      if (!found) return tl::unexpected(std::move(found.error()));
+      Message* m = *found;
       Detach(*m);
       live_bytes -= m->compacted_bytes;
       m->attempts = 0;
@@ -340,9 +341,9 @@ Status EmbeddedQueue::Impl::Apply(const log::Record& r, SystemTime now) {
       return Ok();
     }
     case log::RecordType::kDiscard: {
-      Status missing;
-      Message* m = FindDead(r.ids.at(0), &missing);
-      if (m == nullptr) return missing;
+      auto found = FindDead(r.ids.at(0));
+      if (!found) return tl::unexpected(std::move(found.error()));
+      Message* m = *found;
       Detach(*m);
       live_bytes -= m->compacted_bytes;
       messages.erase(r.ids.at(0));
@@ -905,7 +906,7 @@ Result<std::vector<queue::DeadLetter>> EmbeddedQueue::ListDeadLetters(std::size_
 Status EmbeddedQueue::Impl::SubmitForDeadLetter(const MessageId& id, log::RecordType type) {
   std::unique_lock lock(mu);
   if (closed || broken) return Unavailable();
-  if (Status missing; FindDead(id, &missing) == nullptr) return missing;
+  if (auto found = FindDead(id); !found) return tl::unexpected(std::move(found.error()));
   log::Record record;
   record.type = type;
   record.ids.push_back(id);

@@ -42,43 +42,25 @@ using msgbroker::testing::TempDir;
 
 std::unique_ptr<contract::QueueUnderTest> MakeEmbedded(const contract::QueueLimits& limits,
                                                        const Clock& clock) {
-  // The directory must exist before the queue opens; build the holder around it.
-  struct Holder final : contract::QueueUnderTest {
-    Holder(const Clock& c) : clock(c) {}
-    TempDir dir;
-    EmbeddedQueueOptions options;
-    const Clock& clock;
-    std::unique_ptr<EmbeddedQueue> q;
-    Queue& queue() override { return *q; }
-    Status Open() {
-      auto opened = EmbeddedQueue::Open(options, clock);
-      if (!opened) return tl::unexpected(opened.error());
-      q = std::move(*opened);
-      return Ok();
-    }
-    Status Reopen() override {
-      q.reset();  // closes it and releases the directory's lock
-      return Open();
-    }
-  };
-  auto holder = std::make_unique<Holder>(clock);
-  holder->options.directory = holder->dir.path() / "queue";
-  holder->options.fsync = false;  // the contract is about semantics; durability is tested below
-  holder->options.max_messages = limits.max_messages;
-  holder->options.max_payload_bytes = limits.max_payload_bytes;
-  if (auto opened = holder->Open(); !opened) {
-    ADD_FAILURE() << opened.error().message;
-    return nullptr;
-  }
-  return holder;
+  auto dir = std::make_shared<TempDir>();  // outlives the queue: the opener holds it
+  EmbeddedQueueOptions options;
+  options.directory = dir->path() / "queue";
+  options.fsync = false;  // the contract is about semantics; durability is tested below
+  options.max_messages = limits.max_messages;
+  options.max_payload_bytes = limits.max_payload_bytes;
+  return contract::ReopenableQueue::Open(
+      [dir, options, &clock]() -> Result<std::unique_ptr<Queue>> {
+        return EmbeddedQueue::Open(options, clock);
+      });
 }
 
 using contract::QueueContractTest;
 
-INSTANTIATE_TEST_SUITE_P(Embedded, QueueContractTest,
-                         ::testing::Values(contract::QueueContractParam{"Embedded", &MakeEmbedded,
-                                                                        false}),
-                         contract::QueueContractParamName);
+INSTANTIATE_TEST_SUITE_P(
+    Embedded, QueueContractTest,
+    ::testing::Values(contract::QueueContractParam{
+        .name = "Embedded", .factory = &MakeEmbedded, .leases_survive_reopen = false}),
+    contract::QueueContractParamName);
 
 // ---- embedded-specific ------------------------------------------------------------------------
 

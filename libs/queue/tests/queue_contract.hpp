@@ -42,6 +42,38 @@ class QueueUnderTest {
   virtual Status Reopen() = 0;
 };
 
+// A QueueUnderTest that opens its queue with `open`, and reopens it by destroying the instance
+// (which closes it and releases what it holds) and calling `open` again. Whatever the queue needs
+// to outlive it (a directory) can be captured by `open`, which is destroyed after the queue.
+class ReopenableQueue final : public QueueUnderTest {
+ public:
+  using Opener = std::function<Result<std::unique_ptr<Queue>>()>;
+
+  // The holder with its queue open, or nullptr (and a test failure) when it does not open.
+  static std::unique_ptr<QueueUnderTest> Open(Opener open) {
+    auto holder = std::unique_ptr<ReopenableQueue>(new ReopenableQueue(std::move(open)));
+    if (auto opened = holder->Reopen(); !opened) {
+      ADD_FAILURE() << opened.error().message;
+      return nullptr;
+    }
+    return holder;
+  }
+
+  Queue& queue() override { return *queue_; }
+  Status Reopen() override {
+    queue_.reset();
+    auto opened = open_();
+    if (!opened) return tl::unexpected(std::move(opened.error()));
+    queue_ = std::move(*opened);
+    return Ok();
+  }
+
+ private:
+  explicit ReopenableQueue(Opener open) : open_(std::move(open)) {}
+  Opener open_;
+  std::unique_ptr<Queue> queue_;
+};
+
 using QueueFactory =
     std::function<std::unique_ptr<QueueUnderTest>(const QueueLimits& limits, const Clock& clock)>;
 

@@ -67,23 +67,6 @@ redis::ConnectionOptions RawOptions(const RedisQueueOptions& o) {
 
 std::unique_ptr<contract::QueueUnderTest> MakeRedis(const contract::QueueLimits& limits,
                                                     const Clock& clock) {
-  struct Holder final : contract::QueueUnderTest {
-    Holder(RedisQueueOptions o, const Clock& c) : options(std::move(o)), clock(c) {}
-    const RedisQueueOptions options;
-    const Clock& clock;
-    std::unique_ptr<RedisQueue> q;
-    Queue& queue() override { return *q; }
-    Status Open() {
-      auto opened = RedisQueue::Open(options, clock);
-      if (!opened) return tl::unexpected(opened.error());
-      q = std::move(*opened);
-      return Ok();
-    }
-    Status Reopen() override {
-      q.reset();  // a new instance on the same key prefix, as a restarted process
-      return Open();
-    }
-  };
   auto options = FixtureOptions();
   if (!options) {
     ADD_FAILURE() << options.error().message;
@@ -91,19 +74,20 @@ std::unique_ptr<contract::QueueUnderTest> MakeRedis(const contract::QueueLimits&
   }
   options->max_messages = limits.max_messages;
   options->max_payload_bytes = limits.max_payload_bytes;
-  auto holder = std::make_unique<Holder>(std::move(*options), clock);
-  if (auto opened = holder->Open(); !opened) {
-    ADD_FAILURE() << opened.error().message;
-    return nullptr;
-  }
-  return holder;
+  // Reopening is a new instance on the same key prefix, as a restarted process.
+  return contract::ReopenableQueue::Open(
+      [options = *options, &clock]() -> Result<std::unique_ptr<Queue>> {
+        return RedisQueue::Open(options, clock);
+      });
 }
 
 using contract::QueueContractTest;
 
-INSTANTIATE_TEST_SUITE_P(Redis, QueueContractTest,
-                         ::testing::Values(contract::QueueContractParam{"Redis", &MakeRedis, true}),
-                         contract::QueueContractParamName);
+INSTANTIATE_TEST_SUITE_P(
+    Redis, QueueContractTest,
+    ::testing::Values(contract::QueueContractParam{
+        .name = "Redis", .factory = &MakeRedis, .leases_survive_reopen = true}),
+    contract::QueueContractParamName);
 
 // ---- Redis-specific ---------------------------------------------------------------------------
 

@@ -237,9 +237,7 @@ class GenericCertificateStore final : public CertificateStore {
       // The portable way to tell a duplicate from any other failure: look.
       auto existing = FindByFingerprint(r.fingerprint_sha256);
       if (existing && *existing) {
-        return Fail(ErrorCode::kAlreadyExists,
-                    "certificate " + r.fingerprint_sha256 + " is already registered",
-                    "fingerprint_sha256");
+        return CertificateAlreadyRegistered(r.fingerprint_sha256);
       }
       return tl::unexpected(std::move(ran.error()));
     }

@@ -33,6 +33,15 @@ std::string_view CertificateStatusName(CertificateStatus s) noexcept {
   return "unknown";  // not an enumerator; the CHECK constraint refuses it
 }
 
+tl::unexpected<Error> NoSuchClient(const ClientId& id, std::string field) {
+  return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", std::move(field));
+}
+
+tl::unexpected<Error> CertificateAlreadyRegistered(const std::string& fingerprint) {
+  return Fail(ErrorCode::kAlreadyExists, "certificate " + fingerprint + " is already registered",
+              "fingerprint_sha256");
+}
+
 Status ValidateNewClient(const Client& client) {
   if (client.id.empty()) return Fail(ErrorCode::kInvalidRequest, "the client has no id", "id");
   if (client.rate_limit) return ValidateClientRateLimit(*client.rate_limit);

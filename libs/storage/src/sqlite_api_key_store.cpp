@@ -83,8 +83,7 @@ Status SqliteApiKeyStore::Create(const ApiKey& key) {
     }
     if (auto ran = stmt->Run(); !ran) {
       if (stmt->last_result() == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        return Fail(ErrorCode::kNotFound, "client " + key.client_id.str() + " does not exist",
-                    "client_id");
+        return NoSuchClient(key.client_id, "client_id");
       }
       return ran;
     }

@@ -164,15 +164,12 @@ Status InsertCertificate(Connection& connection, const ClientCertificate& cert) 
   stmt->Bind(7, ToUnixMillis(cert.created_at));
   if (auto ran = stmt->Run(); !ran) {
     if (stmt->last_result() == SQLITE_CONSTRAINT_FOREIGNKEY) {
-      return Fail(ErrorCode::kNotFound, "client " + cert.client_id.str() + " does not exist",
-                  "client_id");
+      return NoSuchClient(cert.client_id, "client_id");
     }
     return ran;
   }
   if (connection.changes() == 0) {
-    return Fail(ErrorCode::kAlreadyExists,
-                "certificate " + cert.fingerprint_sha256 + " is already registered",
-                "fingerprint_sha256");
+    return CertificateAlreadyRegistered(cert.fingerprint_sha256);
   }
   return Ok();
 }
@@ -256,7 +253,7 @@ Status SqliteClientRegistry::SetClientStatus(const ClientId& id, ClientStatus st
     stmt->BindText(2, ClientStatusName(status));
     if (auto ran = stmt->Run(); !ran) return ran;
     if (connection.changes() == 0) {
-      return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+      return NoSuchClient(id, "id");
     }
     return Ok();
   });
@@ -280,7 +277,7 @@ Status SqliteClientRegistry::SetClientRateLimit(const ClientId& id,
     }
     if (auto ran = stmt->Run(); !ran) return ran;
     if (connection.changes() == 0) {
-      return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+      return NoSuchClient(id, "id");
     }
     return Ok();
   });

@@ -98,8 +98,7 @@ Status SqlApiKeyStore::Create(const ApiKey& key) {
     if (!ran) {
       switch (connection.LastErrorKind()) {
         case SqlErrorKind::kForeignKeyViolation:
-          return Fail(ErrorCode::kNotFound, "client " + key.client_id.str() + " does not exist",
-                      "client_id");
+          return NoSuchClient(key.client_id, "client_id");
         case SqlErrorKind::kUniqueViolation:
           return Fail(ErrorCode::kAlreadyExists, "API key " + key.key_id + " already exists",
                       "key_id");

@@ -354,12 +354,9 @@ Status InsertCertificate(SqlConnection& connection, const ClientCertificate& cer
   if (!ran) {
     switch (connection.LastErrorKind()) {
       case SqlErrorKind::kForeignKeyViolation:
-        return Fail(ErrorCode::kNotFound, "client " + cert.client_id.str() + " does not exist",
-                    "client_id");
+        return NoSuchClient(cert.client_id, "client_id");
       case SqlErrorKind::kUniqueViolation:
-        return Fail(ErrorCode::kAlreadyExists,
-                    "certificate " + cert.fingerprint_sha256 + " is already registered",
-                    "fingerprint_sha256");
+        return CertificateAlreadyRegistered(cert.fingerprint_sha256);
       default:
         return tl::unexpected(std::move(ran.error()));
     }
@@ -445,8 +442,7 @@ Status SqlClientRegistry::SetClientStatus(const ClientId& id, ClientStatus statu
     const SqlValue params[] = {Text(ClientStatusName(status)), Text(id.str())};
     auto ran = connection.Execute(kUpdateClientStatus, params);
     if (!ran) return tl::unexpected(std::move(ran.error()));
-    if (*ran == 0)
-      return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+    if (*ran == 0) return NoSuchClient(id, "id");
     return Ok();
   });
 }
@@ -462,7 +458,7 @@ Status SqlClientRegistry::SetClientRateLimit(const ClientId& id,
     auto ran = connection.Execute(kUpdateClientRateLimit, params);
     if (!ran) return tl::unexpected(std::move(ran.error()));
     if (*ran == 0) {
-      return Fail(ErrorCode::kNotFound, "client " + id.str() + " does not exist", "id");
+      return NoSuchClient(id, "id");
     }
     return Ok();
   });

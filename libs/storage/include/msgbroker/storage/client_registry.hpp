@@ -65,6 +65,12 @@ struct ClientIdentity {
 Status ValidateNewClient(const Client& client);
 Status ValidateNewCertificate(const ClientCertificate& cert);
 
+// The errors every backend reports alike for rows that refer to clients: kNotFound naming
+// `field` when client `id` does not exist; kAlreadyExists (field fingerprint_sha256) for a
+// certificate fingerprint already registered.
+tl::unexpected<Error> NoSuchClient(const ClientId& id, std::string field);
+tl::unexpected<Error> CertificateAlreadyRegistered(const std::string& fingerprint);
+
 class ClientRegistry {
  public:
   virtual ~ClientRegistry() = default;
