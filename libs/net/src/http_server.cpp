@@ -306,6 +306,7 @@ class Connection final : public ConnectionBase {
         tls_context_(kTls ? server.TlsContext() : nullptr),
         stream_(MakeStream(tls_context_.get(), std::move(socket))) {
     context_.remote_address = std::move(remote);
+    context_.loop = &worker.ioc;
   }
 
   void Register(std::list<std::shared_ptr<ConnectionBase>>::iterator position) {

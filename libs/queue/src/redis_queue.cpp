@@ -5,34 +5,32 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <cmath>
-#include <condition_variable>
 #include <cstdlib>
-#include <deque>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "msgbroker/core/time_format.hpp"
 #include "msgbroker/queue/redis_connection.hpp"
+#include "redis_enqueue_lane.hpp"
 #include "redis_scripts.hpp"
 
 namespace msgbroker::queue {
 namespace {
 
+namespace asio = boost::asio;
 using redis::Connection;
 using redis::Reply;
 
 // A blocked Claim waits on Redis (XREAD BLOCK) at most this long before it re-runs the claim
 // script: due retries and expired leases follow the injected clock, which Redis cannot watch.
 constexpr std::chrono::milliseconds kMaxBlockSlice{200};
-// One pipelined round trip carries at most this many payload bytes (plus one call beyond it).
-constexpr std::size_t kMaxPipelineBytes = 8u << 20;
-// One run of the enqueue script takes consecutive calls up to this many messages (a larger call
-// runs alone), so no single script holds Redis up for long.
-constexpr std::size_t kMaxMessagesPerScript = 1000;
 // Idle connections kept for reuse; more are closed after use.
 constexpr std::size_t kMaxIdleConnections = 64;
 
@@ -162,46 +160,41 @@ Status CheckLayout(Connection& conn, const std::string& prefix) {
 }  // namespace
 
 struct RedisQueue::Impl {
-  struct Op {
-    std::vector<std::string> args;  // the call's group of the enqueue script's ARGV
-    EnqueueCallback done;
-    std::size_t bytes = 0;
-    std::size_t messages = 0;
+  // A thread running an event loop of the queue's own, with its lane: it carries the enqueues
+  // of callers that are not on an event loop themselves.
+  struct OwnLoop {
+    asio::io_context loop{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{
+        loop.get_executor()};
+    std::thread thread;
   };
 
   Impl(RedisQueueOptions o, const Clock& c)
-      : options(std::move(o)),
-        clock(c),
-        connection{options.host,
-                   options.port,
-                   options.password,
-                   options.db,
-                   options.connect_timeout,
-                   options.command_timeout},
+      : clock(c),
         bodies(ScriptBodies()),
-        stream(options.key_prefix + "stream") {}
+        shared(std::make_shared<redis::EnqueueShared>(
+            o,
+            redis::ConnectionOptions{o.host, o.port, o.password, o.db, o.connect_timeout,
+                                     o.command_timeout},
+            bodies[kEnqueueScript], Sha1Hex(bodies[kEnqueueScript]))),
+        options(shared->options),
+        connection(shared->connection),
+        stream(options.key_prefix + "stream") {
+    for (std::size_t i = 0; i < kScriptCount; ++i) shas[i] = Sha1Hex(bodies[i]);
+  }
 
   ~Impl() {
     Close();
-    for (auto& writer : writers) {
-      if (writer.joinable()) writer.join();
+    for (auto& own : own_loops) {
+      if (own->thread.joinable()) own->thread.join();
     }
   }
 
-  // ---- connections ----
+  // ---- connections (the blocking calls) ----
 
   Result<std::unique_ptr<Connection>> OpenConnection() {
     auto conn = Connection::Open(connection);
-    if (!conn) {
-      if (healthy.exchange(false)) {
-        spdlog::warn("event=queue_redis_unavailable server={}:{} error=\"{}\"", options.host,
-                     options.port, conn.error().message);
-      }
-      return conn;
-    }
-    if (!healthy.exchange(true)) {
-      spdlog::info("event=queue_redis_reconnected server={}:{}", options.host, options.port);
-    }
+    shared->NoteConnect(conn ? Ok() : Status(tl::unexpected(conn.error())));
     return conn;
   }
 
@@ -239,7 +232,11 @@ struct RedisQueue::Impl {
       reply = conn.Command(argv);
     }
     if (!reply) return reply;
-    if (redis::IsErrorReply(reply->get())) return ScriptError(conn, script, reply->get());
+    if (redis::IsErrorReply(reply->get())) {
+      return Fail(ErrorCode::kQueueUnavailable, conn.where() + ": " +
+                                                    std::string(kScriptNames[script]) + ": " +
+                                                    std::string(redis::ReplyString(reply->get())));
+    }
     return reply;
   }
 
@@ -255,179 +252,59 @@ struct RedisQueue::Impl {
     return redis::IsErrorReply(reply) && redis::ReplyString(reply).starts_with("NOSCRIPT");
   }
 
-  static tl::unexpected<Error> ScriptError(const Connection& conn, Script script,
-                                           const redisReply* reply) {
-    return Fail(ErrorCode::kQueueUnavailable, conn.where() + ": " +
-                                                  std::string(kScriptNames[script]) + ": " +
-                                                  std::string(redis::ReplyString(reply)));
-  }
+  // ---- enqueues ----
 
-  // ---- the writer threads (pipelined enqueues) ----
-
-  // Each writer has its own connection; while one waits for Redis (the script runs, the AOF
-  // fsync) the next takes what arrived meanwhile, so the round trips overlap.
-  void WriterLoop() {
-    std::unique_ptr<Connection> writer_conn;
-    std::unique_lock lock(mu);
-    for (;;) {
-      writer_cv.wait(lock, [&] { return closed || !pending.empty(); });
-      if (pending.empty()) return;  // closed and drained
-      std::vector<Op> batch;
-      std::size_t bytes = 0;
-      while (!pending.empty() && batch.size() < options.max_pipeline &&
-             (batch.empty() || bytes + pending.front().bytes <= kMaxPipelineBytes)) {
-        bytes += pending.front().bytes;
-        batch.push_back(std::move(pending.front()));
-        pending.pop_front();
-      }
+  // Hands `op` to one of the queue's own loops, unless the queue is closed. Under post_mu with
+  // the closed flag, so every call posted is ahead of Close's request to drain.
+  void EnqueueOnOwnLoop(redis::EnqueueOp op) {
+    std::unique_lock lock(post_mu);
+    if (shared->closed) {
       lock.unlock();
-      std::vector<Status> results = SendBatch(writer_conn, batch);
-      for (std::size_t i = 0; i < batch.size(); ++i) batch[i].done(std::move(results[i]));
-      lock.lock();
+      op.done(Closed());
+      return;
     }
-  }
-
-  // One round trip for the whole batch. Consecutive calls share one EVALSHA of up to
-  // kMaxMessagesPerScript messages (each call is a group in it, all or nothing on its own), so a
-  // burst of single-message calls pays the script's fixed costs once, not once per message.
-  std::vector<Status> SendBatch(std::unique_ptr<Connection>& writer_conn,
-                                const std::vector<Op>& batch) {
-    std::vector<Status> results(batch.size());
-    auto fail = [&](std::size_t first, std::size_t last, const Error& error) {
-      for (std::size_t i = first; i < last; ++i) results[i] = tl::unexpected(error);
-    };
-    if (writer_conn && !writer_conn->LooksAlive()) writer_conn.reset();
-    if (!writer_conn) {
-      auto conn = OpenConnection();
-      if (!conn) {
-        fail(0, batch.size(), conn.error());
-        return results;
-      }
-      writer_conn = std::move(*conn);
-    }
-    // [begin, end) of `batch` per script run.
-    std::vector<std::pair<std::size_t, std::size_t>> runs;
-    for (std::size_t begin = 0; begin < batch.size();) {
-      std::size_t end = begin;
-      std::size_t messages = 0;
-      while (end < batch.size() &&
-             (end == begin || messages + batch[end].messages <= kMaxMessagesPerScript)) {
-        messages += batch[end++].messages;
-      }
-      runs.emplace_back(begin, end);
-      begin = end;
-    }
-    const std::string max_messages = std::to_string(options.max_messages);
-    auto run_args = [&](std::size_t begin, std::size_t end) {
-      std::vector<std::string_view> args = {options.key_prefix, max_messages};
-      for (std::size_t i = begin; i < end; ++i) {
-        args.insert(args.end(), batch[i].args.begin(), batch[i].args.end());
-      }
-      return args;
-    };
-    for (const auto& [begin, end] : runs) {
-      std::vector<std::string_view> argv = {"EVALSHA", shas[kEnqueueScript], "0"};
-      const auto args = run_args(begin, end);
-      argv.insert(argv.end(), args.begin(), args.end());
-      if (auto s = writer_conn->Append(argv); !s) {
-        fail(0, batch.size(), s.error());
-        writer_conn.reset();
-        return results;
-      }
-    }
-    round_trips.fetch_add(1, std::memory_order_relaxed);
-    std::vector<std::size_t> lost_scripts;
-    for (std::size_t r = 0; r < runs.size(); ++r) {
-      const auto [begin, end] = runs[r];
-      auto reply = writer_conn->ReadReply();
-      if (!reply) {
-        // Runs before this one are done; this one and the rest may or may not have been
-        // applied. Reporting them failed is safe: a retried id already in the queue is skipped.
-        fail(begin, batch.size(), reply.error());
-        writer_conn.reset();
-        return results;
-      }
-      if (IsNoScript(reply->get())) {
-        lost_scripts.push_back(r);
-      } else {
-        RunResults(*writer_conn, reply->get(), begin, end, results);
-      }
-    }
-    for (std::size_t r : lost_scripts) {
-      const auto [begin, end] = runs[r];
-      const auto args = run_args(begin, end);
-      auto reply =
-          Eval(*writer_conn, kEnqueueScript, std::vector<std::string>(args.begin(), args.end()));
-      if (reply) {
-        RunResults(*writer_conn, reply->get(), begin, end, results);
-      } else {
-        fail(begin, end, reply.error());
-      }
-    }
-    if (writer_conn->broken()) writer_conn.reset();
-    return results;
-  }
-
-  // The enqueue script's answer for batch[begin, end): one integer per call, -1 when it would
-  // have exceeded max_messages (nothing of that call was added).
-  void RunResults(const Connection& conn, const redisReply* reply, std::size_t begin,
-                  std::size_t end, std::vector<Status>& results) const {
-    for (std::size_t i = begin; i < end; ++i) {
-      const redisReply* group = Element(reply, i - begin);
-      if (redis::IsErrorReply(reply) || group == nullptr) {
-        results[i] = redis::IsErrorReply(reply)
-                         ? ScriptError(conn, kEnqueueScript, reply)
-                         : Fail(ErrorCode::kQueueUnavailable,
-                                conn.where() + ": enqueue: unexpected reply from the script");
-      } else if (redis::ReplyInteger(group) < 0) {
-        results[i] =
-            Fail(ErrorCode::kQueueUnavailable,
-                 "queue is full (max_messages " + std::to_string(options.max_messages) + ")");
-      } else {
-        results[i] = Ok();
-      }
-    }
+    OwnLoop& own = *own_loops[next_loop++ % own_loops.size()];
+    asio::post(own.loop, [&loop = own.loop, s = shared, op = std::move(op)]() mutable {
+      redis::EnqueueOnLoop(loop, s, std::move(op));
+    });
   }
 
   void Close() {
     {
-      std::lock_guard lock(mu);
-      closed = true;
+      std::lock_guard lock(post_mu);
+      shared->closed = true;
     }
-    writer_cv.notify_all();
-    // From a completion callback (on a writer thread) that writer cannot be joined; it stops on
-    // its own once it has drained, and the destructor joins it.
+    shared->CloseLanes();
+    // From a completion callback (on one of the own loops) that loop cannot be joined; it stops
+    // on its own once it has drained, and the destructor joins it.
     std::lock_guard close_lock(close_mu);
-    for (auto& writer : writers) {
-      if (writer.joinable() && writer.get_id() != std::this_thread::get_id()) writer.join();
+    for (auto& own : own_loops) {
+      own->work.reset();
+      if (own->thread.joinable() && own->thread.get_id() != std::this_thread::get_id()) {
+        own->thread.join();
+      }
     }
   }
 
-  bool IsClosed() {
-    std::lock_guard lock(mu);
-    return closed;
-  }
+  bool IsClosed() const { return shared->closed; }
 
   std::string Now() const { return std::to_string(ToUnixMillis(clock.Now())); }
 
-  const RedisQueueOptions options;
   const Clock& clock;
-  const redis::ConnectionOptions connection;
   const std::array<std::string, kScriptCount> bodies;
-  std::array<std::string, kScriptCount> shas;  // set by Open, read-only afterwards
+  std::array<std::string, kScriptCount> shas;
+  const std::shared_ptr<redis::EnqueueShared> shared;
+  const RedisQueueOptions& options;
+  const redis::ConnectionOptions& connection;
   const std::string stream;
 
   std::mutex pool_mu;
   std::vector<std::unique_ptr<Connection>> idle;
-  std::atomic<bool> healthy{true};
 
-  std::mutex mu;  // pending, closed
-  std::condition_variable writer_cv;
-  std::deque<Op> pending;
-  bool closed = false;
+  std::mutex post_mu;  // shared->closed, posting to own_loops
+  std::vector<std::unique_ptr<OwnLoop>> own_loops;
+  std::size_t next_loop = 0;  // under post_mu
   std::mutex close_mu;
-  std::vector<std::thread> writers;
-  std::atomic<std::uint64_t> round_trips{0};
 };
 
 // ---- RedisQueue -------------------------------------------------------------------------------
@@ -440,11 +317,10 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
   if (options.writers == 0) {
     return Fail(ErrorCode::kInvalidRequest, "redis queue: writers must be at least 1");
   }
-  auto impl = std::make_unique<Impl>(std::move(options), clock);
-  // The scripts are addressed by their SHA1, computed here: EVALSHA needs no SCRIPT LOAD, and a
-  // server that does not know a script yet (first use, restart) gets it once through EVAL. The
+  // The scripts are addressed by their SHA1, computed by Impl: EVALSHA needs no SCRIPT LOAD, and
+  // a server that does not know a script yet (first use, restart) gets it once through EVAL. The
   // consumer group is created by the claim script when missing. So nothing needs the server now.
-  for (std::size_t i = 0; i < kScriptCount; ++i) impl->shas[i] = Sha1Hex(impl->bodies[i]);
+  auto impl = std::make_unique<Impl>(std::move(options), clock);
   // One connection to tell the operator at once how things stand. A server that answered and
   // refused (wrong password, no such database) is a configuration error; an unreachable one is
   // an outage the queue rides out: its calls fail with kQueueUnavailable until it is back.
@@ -461,18 +337,15 @@ Result<std::unique_ptr<RedisQueue>> RedisQueue::Open(RedisQueueOptions options,
       impl->Release(std::move(*conn));
     }
   }
-  if (!conn) {
-    impl->healthy = false;
-    spdlog::warn("event=queue_redis_unavailable server={}:{} error=\"{}\"", impl->options.host,
-                 impl->options.port, conn.error().message);
-  }
+  if (!conn) impl->shared->NoteConnect(tl::unexpected(conn.error()));
   try {
     for (std::size_t i = 0; i < impl->options.writers; ++i) {
-      impl->writers.emplace_back([p = impl.get()] { p->WriterLoop(); });
+      auto& own = *impl->own_loops.emplace_back(std::make_unique<Impl::OwnLoop>());
+      own.thread = std::thread([&loop = own.loop] { loop.run(); });
     }
   } catch (const std::system_error& e) {
     return Fail(ErrorCode::kQueueUnavailable,
-                std::string("redis queue: cannot start writer thread: ") + e.what());
+                std::string("redis queue: cannot start an enqueue thread: ") + e.what());
   }
   spdlog::info("event=queue_opened backend=redis server={}:{} db={} prefix={} reachable={}",
                impl->options.host, impl->options.port, impl->options.db, impl->options.key_prefix,
@@ -485,12 +358,25 @@ RedisQueue::RedisQueue(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RedisQueue::~RedisQueue() = default;
 
 void RedisQueue::EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback done) {
+  EnqueueAsyncOn(nullptr, std::move(messages), std::move(done));
+}
+
+void RedisQueue::EnqueueAsyncOn(asio::io_context* loop, std::vector<NewMessage> messages,
+                                EnqueueCallback done) {
   Impl& q = *impl_;
   if (auto ok = ValidateNewMessages(messages, q.options.max_payload_bytes); !ok) {
     done(std::move(ok));
     return;
   }
-  Impl::Op op;
+  if (q.IsClosed()) {
+    done(Closed());
+    return;
+  }
+  if (messages.empty()) {
+    done(Ok());
+    return;
+  }
+  redis::EnqueueOp op;
   op.args.reserve(2 + 2 * messages.size());
   op.args.push_back(std::to_string(messages.size()));
   op.args.push_back(q.Now());
@@ -501,22 +387,11 @@ void RedisQueue::EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback 
     op.args.push_back(std::move(m.payload));
   }
   op.done = std::move(done);
-
-  std::unique_lock lock(q.mu);
-  if (q.closed) {
-    lock.unlock();
-    op.done(Closed());
-    return;
+  if (loop != nullptr && loop->get_executor().running_in_this_thread()) {
+    redis::EnqueueOnLoop(*loop, q.shared, std::move(op));
+  } else {
+    q.EnqueueOnOwnLoop(std::move(op));
   }
-  if (messages.empty()) {
-    lock.unlock();
-    op.done(Ok());
-    return;
-  }
-  const bool was_idle = q.pending.empty();
-  q.pending.push_back(std::move(op));
-  lock.unlock();
-  if (was_idle) q.writer_cv.notify_one();
 }
 
 Result<std::vector<ClaimedMessage>> RedisQueue::Claim(std::string_view consumer, std::size_t max,
@@ -668,7 +543,7 @@ Result<QueueStats> RedisQueue::Stats() {
 void RedisQueue::Close() { impl_->Close(); }
 
 std::uint64_t RedisQueue::enqueue_round_trips() const noexcept {
-  return impl_->round_trips.load(std::memory_order_relaxed);
+  return impl_->shared->round_trips.load(std::memory_order_relaxed);
 }
 
 }  // namespace msgbroker::queue

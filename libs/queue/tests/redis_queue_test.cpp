@@ -15,6 +15,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -107,6 +110,62 @@ std::vector<std::string> Payloads(const std::vector<ClaimedMessage>& claimed) {
   return out;
 }
 
+// An event loop on a thread of its own, as an HTTP I/O thread runs one.
+class CallerLoop {
+ public:
+  CallerLoop() : thread_([this] { loop_->run(); }) {}
+  ~CallerLoop() { Destroy(); }
+  CallerLoop(const CallerLoop&) = delete;
+  CallerLoop& operator=(const CallerLoop&) = delete;
+
+  boost::asio::io_context* get() { return loop_ ? &*loop_ : nullptr; }
+  std::thread::id thread_id() const { return thread_.get_id(); }
+  // Runs `f` in one turn of the loop.
+  template <typename F>
+  void Post(F&& f) {
+    boost::asio::post(*loop_, std::forward<F>(f));
+  }
+  // Stops the loop and destroys its io_context, as a server that shuts down does.
+  void Destroy() {
+    if (!loop_) return;
+    work_.reset();
+    loop_->stop();
+    if (thread_.joinable()) thread_.join();
+    loop_.reset();
+  }
+
+ private:
+  std::optional<boost::asio::io_context> loop_{std::in_place, 1};
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_{
+      loop_->get_executor()};
+  std::thread thread_;
+};
+
+// Counts what enqueue callbacks report, and on which thread they ran.
+struct Outcomes {
+  std::atomic<int> ok{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> done{0};
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  std::vector<Error> errors;
+
+  Queue::EnqueueCallback Callback() {
+    return [this](Status s) {
+      {
+        std::lock_guard lock(mu);
+        threads.insert(std::this_thread::get_id());
+        if (!s) errors.push_back(s.error());
+      }
+      ++(s ? ok : failed);
+      ++done;
+    };
+  }
+  bool WaitFor(int calls) {
+    return mt::WaitFor([&] { return done.load() >= calls; }, seconds(30));
+  }
+};
+
 class RedisQueueTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -186,6 +245,53 @@ TEST_F(RedisQueueTest, ConcurrentEnqueuesSharePipelinedRoundTrips) {
     ASSERT_TRUE(stats);
     EXPECT_EQ(stats->ready, static_cast<std::uint64_t>(kTotal));
   }
+}
+
+// Calls made on a caller's event loop (what the proxy's HTTP I/O threads do) are sent from that
+// loop and answered on its thread, with the calls of one turn sharing round trips.
+TEST_F(RedisQueueTest, EnqueuesOnACallersLoopAreSentAndAnsweredOnThatLoop) {
+  constexpr int kTurns = 10;
+  constexpr int kPerTurn = 100;
+  constexpr int kTotal = kTurns * kPerTurn;
+  auto q = Open();
+  ASSERT_TRUE(q);
+  CallerLoop loop;
+  Outcomes outcomes;
+  for (int t = 0; t < kTurns; ++t) {
+    loop.Post([&] {
+      for (int i = 0; i < kPerTurn; ++i) {
+        q->EnqueueAsyncOn(loop.get(), {NewMessage{MessageId::Generate(clock_.Now()), "m"}},
+                          outcomes.Callback());
+      }
+    });
+  }
+  ASSERT_TRUE(outcomes.WaitFor(kTotal));
+  EXPECT_EQ(outcomes.ok, kTotal);
+  EXPECT_EQ(outcomes.threads, std::set<std::thread::id>{loop.thread_id()});
+  const std::uint64_t round_trips = q->enqueue_round_trips();
+  std::cout << "[ lane ] " << kTotal << " enqueues in " << kTurns << " turns, " << round_trips
+            << " round trips\n";
+  EXPECT_GT(round_trips, 0u);
+  EXPECT_LE(round_trips, static_cast<std::uint64_t>(2 * kTurns));
+  auto stats = q->Stats();
+  ASSERT_TRUE(stats);
+  EXPECT_EQ(stats->ready, static_cast<std::uint64_t>(kTotal));
+}
+
+// Naming a loop from a thread that does not run it cannot use that loop: the call goes to the
+// queue's own threads, and still succeeds.
+TEST_F(RedisQueueTest, EnqueueNamingALoopFromAnotherThreadUsesTheQueuesOwnThreads) {
+  auto q = Open();
+  ASSERT_TRUE(q);
+  CallerLoop loop;
+  Outcomes outcomes;
+  q->EnqueueAsyncOn(loop.get(), {NewMessage{MessageId::Generate(clock_.Now()), "m"}},
+                    outcomes.Callback());
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  EXPECT_EQ(outcomes.ok, 1);
+  ASSERT_EQ(outcomes.threads.size(), 1u);
+  EXPECT_NE(*outcomes.threads.begin(), loop.thread_id());
+  EXPECT_NE(*outcomes.threads.begin(), std::this_thread::get_id());
 }
 
 TEST_F(RedisQueueTest, InvalidOptionsAreRefused) {
@@ -528,6 +634,87 @@ TEST_F(RedisQueueTest, StalledServerTimesOutAndTheQueueRecovers) {
   std::sort(payloads.begin(), payloads.end());
   payloads.erase(std::remove(payloads.begin(), payloads.end(), "late"), payloads.end());
   EXPECT_EQ(payloads, (std::vector<std::string>{"after", "before"}));
+}
+
+std::int64_t ConnectedClients(const RedisQueueOptions& options) {
+  auto conn = redis::Connection::Open(RawOptions(options));
+  if (!conn) return -1;
+  auto info = (*conn)->Command({"INFO", "clients"});
+  if (!info) return -1;
+  const std::string_view text = redis::ReplyString(info->get());
+  constexpr std::string_view kField = "connected_clients:";
+  const auto at = text.find(kField);
+  if (at == std::string_view::npos) return -1;
+  return std::atoll(std::string(text.substr(at + kField.size())).c_str());
+}
+
+// Close from the loop itself, right after a burst of calls on it: every call accepted before
+// finishes, later ones are refused, and the loop's connection closes once drained although the
+// loop goes on running (the queue's own connections close with it).
+TEST_F(RedisQueueTest, CloseLetsEnqueuesOnACallersLoopFinishThenClosesTheirConnection) {
+  PrivateRedis server;
+  ASSERT_TRUE(server.Start());
+  auto opened = RedisQueue::Open(server.Options(), clock_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  std::unique_ptr<RedisQueue> q = std::move(*opened);
+  CallerLoop loop;
+  Outcomes before;
+  Outcomes after;
+  constexpr int kCalls = 100;
+  loop.Post([&] {
+    for (int i = 0; i < kCalls; ++i) {
+      q->EnqueueAsyncOn(loop.get(), {NewMessage{MessageId::Generate(clock_.Now()), "m"}},
+                        before.Callback());
+    }
+    q->Close();
+    q->EnqueueAsyncOn(loop.get(), {NewMessage{MessageId::Generate(clock_.Now()), "late"}},
+                      after.Callback());
+  });
+  ASSERT_TRUE(before.WaitFor(kCalls));
+  EXPECT_EQ(before.ok, kCalls);
+  ASSERT_TRUE(after.WaitFor(1));
+  ASSERT_EQ(after.errors.size(), 1u);
+  EXPECT_EQ(after.errors[0].code, ErrorCode::kQueueUnavailable);
+  q.reset();
+  EXPECT_TRUE(mt::WaitFor([&] { return ConnectedClients(server.Options()) == 1; }, seconds(5)))
+      << ConnectedClients(server.Options()) << " connected clients; 1 expected (the check itself)";
+}
+
+// A loop destroyed while its enqueue waits for a stalled server: the call fails at once with
+// kQueueUnavailable (its callback runs exactly once), and the queue goes on working elsewhere.
+TEST_F(RedisQueueTest, DestroyingTheCallersLoopFailsItsEnqueuesInFlight) {
+  PrivateRedis server;
+  ASSERT_TRUE(server.Start());
+  auto options = server.Options();
+  options.command_timeout = seconds(20);
+  auto opened = RedisQueue::Open(options, clock_);
+  ASSERT_TRUE(opened) << opened.error().message;
+  auto& q = **opened;
+  CallerLoop loop;
+  Outcomes outcomes;
+  // The lane's connection first, then the stall.
+  loop.Post([&] {
+    q.EnqueueAsyncOn(loop.get(), {NewMessage{MessageId::Generate(clock_.Now()), "first"}},
+                     outcomes.Callback());
+  });
+  ASSERT_TRUE(outcomes.WaitFor(1));
+  ASSERT_EQ(outcomes.ok, 1);
+  server.Pause();
+  loop.Post([&] {
+    q.EnqueueAsyncOn(loop.get(), {NewMessage{MessageId::Generate(clock_.Now()), "stuck"}},
+                     outcomes.Callback());
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  const auto t0 = std::chrono::steady_clock::now();
+  loop.Destroy();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(5));
+  ASSERT_EQ(outcomes.done, 2);
+  ASSERT_EQ(outcomes.errors.size(), 1u);
+  EXPECT_EQ(outcomes.errors[0].code, ErrorCode::kQueueUnavailable);
+  EXPECT_NE(outcomes.errors[0].message.find("event loop"), std::string::npos)
+      << outcomes.errors[0].message;
+  server.Resume();
+  EnqueueOne(q, "elsewhere");
 }
 
 // No server at start-up (a proxy or worker that starts before Redis): Open succeeds, every call

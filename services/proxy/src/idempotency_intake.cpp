@@ -70,6 +70,8 @@ void ProxyService::Keyed(SubmitHandler handler, net::HttpRequest&& request,
   auto token = NewRequestId() + NewRequestId();  // 128 random bits: whose claim it is
   auto pending =
       std::make_shared<Pending>(Pending{std::move(request), context, std::move(respond)});
+  // The handler runs later on the store's thread, not on this event loop (which may be gone).
+  pending->context.loop = nullptr;
 
   idempotency_->ClaimAsync(
       scope, fingerprint, token,

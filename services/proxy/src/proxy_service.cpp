@@ -197,14 +197,16 @@ Result<queue::NewMessage> ProxyService::Seal(const api::SubmitMessage& message,
   return queue::NewMessage{id, api::EncodeQueuePayload({client_id, now, std::move(*sealed)})};
 }
 
-void ProxyService::Enqueue(std::vector<queue::NewMessage> messages, const std::string& request_id,
-                           const ClientId& client_id, std::function<net::HttpResponse()> on_durable,
-                           net::Responder respond) {
+void ProxyService::Enqueue(std::vector<queue::NewMessage> messages,
+                           const net::RequestContext& context, const ClientId& client_id,
+                           std::function<net::HttpResponse()> on_durable, net::Responder respond) {
   const auto started = std::chrono::steady_clock::now();
   const auto count = messages.size();
-  queue_.EnqueueAsync(
-      std::move(messages), [this, respond = std::move(respond), on_durable = std::move(on_durable),
-                            request_id, client = client_id.str(), started, count](Status status) {
+  // On the connection's event loop: a RedisQueue enqueues from this thread and answers here.
+  queue_.EnqueueAsyncOn(
+      context.loop, std::move(messages),
+      [this, respond = std::move(respond), on_durable = std::move(on_durable),
+       request_id = context.request_id, client = client_id.str(), started, count](Status status) {
         metrics_->enqueue_seconds.Observe(
             std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
         if (!status) {
@@ -249,7 +251,7 @@ void ProxyService::HandleSubmit(net::HttpRequest&& request, const net::RequestCo
   std::vector<queue::NewMessage> messages;
   messages.push_back(std::move(*sealed));
   Enqueue(
-      std::move(messages), context.request_id, client_id,
+      std::move(messages), context, client_id,
       [this, id, client = client_id.str(), now, decision] {
         std::string body = "{";
         AppendJsonKey(body, "client_id");
@@ -356,8 +358,7 @@ void ProxyService::HandleSubmitBatch(net::HttpRequest&& request, const net::Requ
     respond(answer());
     return;
   }
-  Enqueue(std::move(messages), context.request_id, client_id, std::move(answer),
-          std::move(respond));
+  Enqueue(std::move(messages), context, client_id, std::move(answer), std::move(respond));
 }
 
 }  // namespace msgbroker::proxy

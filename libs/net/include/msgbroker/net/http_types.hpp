@@ -12,6 +12,10 @@
 #include "msgbroker/core/result.hpp"
 #include "msgbroker/pki/certificate_info.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace msgbroker::net {
 
 namespace http = boost::beast::http;
@@ -27,6 +31,9 @@ struct RequestContext {
   std::map<std::string, std::string, std::less<>> path_params;  // "{id}" segments of the route
   std::string route;  // the route pattern that matched, e.g. "/api/v1/messages/{id}"
   std::chrono::steady_clock::time_point received_at{};
+  // The event loop the handler is called on (the connection's I/O thread), for work that can
+  // run there without blocking it, such as RedisQueue's enqueues (Queue::EnqueueAsyncOn).
+  boost::asio::io_context* loop = nullptr;
 };
 
 // Must be called exactly once, from any thread. The server moves the response back onto the

@@ -33,6 +33,10 @@
 #include "msgbroker/core/ids.hpp"
 #include "msgbroker/core/result.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace msgbroker::queue {
 
 struct NewMessage {
@@ -93,6 +97,15 @@ class Queue {
   // EnqueueAsync returns. kQueueUnavailable when the queue cannot take the messages (closed,
   // disk error, or over capacity), with no message of the call stored.
   virtual void EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback done) = 0;
+  // EnqueueAsync for a caller running on `loop` (an HTTP I/O thread's event loop): a queue that
+  // can do its I/O there does, and runs `done` on that thread, instead of handing the call to a
+  // thread of its own and the completion back (RedisQueue). Called on any other thread, with
+  // `loop` null, or on any other queue, it is EnqueueAsync.
+  virtual void EnqueueAsyncOn(boost::asio::io_context* loop, std::vector<NewMessage> messages,
+                              EnqueueCallback done) {
+    (void)loop;
+    EnqueueAsync(std::move(messages), std::move(done));
+  }
 
   // Blocks up to `wait` for at least one ready message.
   virtual Result<std::vector<ClaimedMessage>> Claim(std::string_view consumer, std::size_t max,

@@ -7,15 +7,21 @@
 //    message, read through the consumer group `workers`; delayed and dead ones live in the hash
 //    `<prefix>msg:<id>`. Lease deadlines, retry times and deaths are sorted sets scored by the
 //    injected Clock, never by Redis idle times, so tests can drive them with a FakeClock.
-//  * Every state change is one Lua script (atomic). EnqueueAsync never waits: a writer thread
-//    sends every call pending since its last round trip as one pipeline (consecutive calls share
-//    an EVALSHA, each call all or nothing) and runs the callbacks once Redis replied; `writers`
-//    threads, each with its own connection, overlap their round trips. Durability is whatever
-//    the server's AOF setting gives (appendfsync always for no loss).
+//  * Every state change is one Lua script (atomic). Enqueues never wait and never block an event
+//    loop: they are sent by a "lane" on an Asio event loop, with its own non-blocking pipelined
+//    connection (src/redis_enqueue_lane.hpp). A call made with EnqueueAsyncOn on the thread of
+//    its `loop` (an HTTP I/O thread) uses that loop's lane, and its callback runs right there;
+//    any other call goes to one of `writers` event-loop threads of the queue's own. A lane sends
+//    the calls that arrived while its previous round trip was out as one pipeline (consecutive
+//    calls share an EVALSHA, each call all or nothing). Durability is whatever the server's AOF
+//    setting gives (appendfsync always for no loss).
 //  * Redis unreachable: calls fail with kQueueUnavailable within the connect/command timeouts,
 //    and later calls reconnect by themselves.
-//  * Completion callbacks run on a writer thread: they must be quick, must not throw, and must
-//    not call the blocking methods.
+//  * Completion callbacks run on the caller's loop or on one of the queue's own threads: they
+//    must be quick, must not throw, and must not call the blocking methods.
+//  * Close waits for the enqueues on the queue's own threads; those on a caller's loop finish
+//    there (so stop what enqueues first, as the services do), or fail when that loop's
+//    io_context is destroyed.
 
 #include <chrono>
 #include <cstdint>
@@ -35,8 +41,10 @@ struct RedisQueueOptions {
   std::string key_prefix = "msgbroker:";  // every key the queue uses starts with it
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
-  std::size_t max_pipeline = 1024;       // EnqueueAsync calls per round trip
-  std::size_t writers = 2;               // threads (and connections) sending enqueues
+  std::size_t max_pipeline = 1024;  // EnqueueAsync calls per round trip
+  // Event-loop threads (each with its own connection) for enqueues from callers that are not on
+  // an event loop of their own.
+  std::size_t writers = 2;
   std::size_t max_messages = 1'000'000;  // ready+delayed+in-flight; beyond -> unavailable
   std::size_t max_payload_bytes = 64 * 1024;
 };
@@ -49,6 +57,8 @@ class RedisQueue final : public Queue {
   ~RedisQueue() override;
 
   void EnqueueAsync(std::vector<NewMessage> messages, EnqueueCallback done) override;
+  void EnqueueAsyncOn(boost::asio::io_context* loop, std::vector<NewMessage> messages,
+                      EnqueueCallback done) override;
   Result<std::vector<ClaimedMessage>> Claim(std::string_view consumer, std::size_t max,
                                             std::chrono::milliseconds visibility_timeout,
                                             std::chrono::milliseconds wait) override;
@@ -62,7 +72,7 @@ class RedisQueue final : public Queue {
   Result<QueueStats> Stats() override;
   void Close() override;
 
-  // Round trips the writer threads made for EnqueueAsync (one per pipelined group of calls).
+  // Round trips made for enqueues, on every lane (one per pipelined batch of calls).
   std::uint64_t enqueue_round_trips() const noexcept;
 
  private:

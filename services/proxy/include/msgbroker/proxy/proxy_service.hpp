@@ -89,7 +89,7 @@ class ProxyService {
                                  SystemTime now, const std::string& request_id,
                                  std::optional<MessageId> id = std::nullopt);
   // One all-or-nothing enqueue; answers on_durable() once durable, 503 when the queue refuses.
-  void Enqueue(std::vector<queue::NewMessage> messages, const std::string& request_id,
+  void Enqueue(std::vector<queue::NewMessage> messages, const net::RequestContext& context,
                const ClientId& client_id, std::function<net::HttpResponse()> on_durable,
                net::Responder respond);
 
