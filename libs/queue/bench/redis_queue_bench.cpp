@@ -2,8 +2,9 @@
 // appendfsync always, on loopback), read through MSGBROKER_TEST_SERVERS.
 //
 //   BM_EnqueueDurable/threads:N   N producers, each enqueues one message and waits for its
-//                                 callback (a proxy request waiting for its 202): the writer
-//                                 thread pipelines concurrent calls into one round trip.
+//                                 callback (a proxy request waiting for its 202): the
+//                                 queue's own enqueue loops pipeline concurrent calls into
+//                                 one round trip.
 //   BM_EnqueueBatch               one producer, 100 messages per call.
 //   BM_ClaimAck                   one worker: Claim 100, Ack them.
 //

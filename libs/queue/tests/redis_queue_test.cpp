@@ -222,8 +222,9 @@ TEST_F(RedisQueueTest, DeadConsumersMessagesGoToAnotherAfterTheVisibilityTimeout
   EXPECT_EQ(stats->ready + stats->delayed + stats->in_flight + stats->dead, 0u);
 }
 
-// 1000 concurrent EnqueueAsync calls: all succeed, and the writers send them in far fewer
-// pipelined round trips than calls, with one writer thread and with several.
+// 1000 concurrent EnqueueAsync calls from threads without an event loop: all succeed, and the
+// queue's own enqueue loops send them in far fewer pipelined round trips than calls, with one
+// such thread and with several.
 TEST_F(RedisQueueTest, ConcurrentEnqueuesSharePipelinedRoundTrips) {
   constexpr int kThreads = 8;
   constexpr int kPerThread = 125;
