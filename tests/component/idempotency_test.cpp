@@ -10,6 +10,7 @@
 #include <prometheus/text_serializer.h>
 #include <sqlite3.h>
 
+#include <boost/asio/io_context.hpp>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -274,6 +275,21 @@ class HoldingQueue final : public queue::Queue {
     for (auto& [messages, done] : held) inner_.EnqueueAsync(std::move(messages), std::move(done));
   }
 
+  // Notes whether the caller was on the loop it named (the proxy's I/O thread), then goes on as
+  // EnqueueAsync.
+  void EnqueueAsyncOn(boost::asio::io_context* loop, std::vector<queue::NewMessage> messages,
+                      EnqueueCallback done) override {
+    {
+      std::lock_guard lock(mutex_);
+      on_named_loop_.push_back(loop != nullptr && loop->get_executor().running_in_this_thread());
+    }
+    EnqueueAsync(std::move(messages), std::move(done));
+  }
+  std::vector<bool> on_named_loop() {
+    std::lock_guard lock(mutex_);
+    return on_named_loop_;
+  }
+
   void EnqueueAsync(std::vector<queue::NewMessage> messages, EnqueueCallback done) override {
     {
       std::lock_guard lock(mutex_);
@@ -313,6 +329,7 @@ class HoldingQueue final : public queue::Queue {
   std::mutex mutex_;
   bool hold_ = false;
   bool fail_next_ = false;
+  std::vector<bool> on_named_loop_;
   std::vector<std::pair<std::vector<queue::NewMessage>, EnqueueCallback>> held_;
 };
 
@@ -494,6 +511,25 @@ TEST_F(HeldQueueIdempotencyTest, StoreUnavailableIs503WithRetryAfterAndNothingQu
   ASSERT_TRUE(unkeyed);
   EXPECT_EQ(unkeyed->result_int(), 202u) << "requests without a key do not need the store";
   EXPECT_EQ(Queued(), 1u);
+}
+
+// A request without a key is enqueued from the connection's own I/O thread, naming its event
+// loop, so a RedisQueue can send it from there (Queue::EnqueueAsyncOn). A keyed request resumes
+// on the key store's thread, so it names no loop.
+TEST_F(HeldQueueIdempotencyTest, PlainRequestsEnqueueOnTheirIoLoopAndKeyedOnesNameNone) {
+  auto client = Client();
+  net::HttpRequest plain{net::http::verb::post, "/api/v1/messages", 11};
+  plain.set(net::http::field::content_type, "application/json");
+  plain.body() = kValidMessage;
+  plain.prepare_payload();
+  auto unkeyed = client.Send(std::move(plain));
+  ASSERT_TRUE(unkeyed);
+  EXPECT_EQ(unkeyed->result_int(), 202u) << unkeyed->body();
+  auto keyed = client.Send(Keyed("/api/v1/messages", kValidMessage, R"("k")"));
+  ASSERT_TRUE(keyed);
+  EXPECT_EQ(keyed->result_int(), 202u) << keyed->body();
+  EXPECT_EQ(holding_->on_named_loop(), (std::vector<bool>{true, false}));
+  EXPECT_EQ(Queued(), 2u);
 }
 
 TEST_F(HeldQueueIdempotencyTest, AnswersExpireAfterTheTtl) {

@@ -170,7 +170,7 @@ struct EmbeddedQueue::Impl {
     return m;
   }
   Status Unavailable() const {
-    if (closed) return Fail(ErrorCode::kQueueUnavailable, "queue is closed");
+    if (closed) return tl::unexpected(QueueClosedError());
     return Fail(ErrorCode::kQueueUnavailable,
                 "queue log " + log_path.string() + " is unusable after a write error; reopen it");
   }
@@ -805,7 +805,7 @@ Result<std::vector<ClaimedMessage>> EmbeddedQueue::Claim(
   std::unique_lock lock(q.mu);
   SystemTime now;
   for (;;) {
-    if (q.closed) return Fail(ErrorCode::kQueueUnavailable, "queue is closed");
+    if (q.closed) return tl::unexpected(QueueClosedError());
     now = q.clock.Now();
     q.Housekeep(now);
     if (!q.ready.empty() || max == 0) break;

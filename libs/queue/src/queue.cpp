@@ -16,4 +16,6 @@ Status ValidateNewMessages(std::span<const NewMessage> messages, std::size_t max
   return Ok();
 }
 
+Error QueueClosedError() { return Error{ErrorCode::kQueueUnavailable, "queue is closed"}; }
+
 }  // namespace msgbroker::queue

@@ -66,8 +66,8 @@ void AsyncConnection::Connect() {
   // to either ends the connection, and with it those commands.
   std::string handshake;
   std::deque<ReplyCallback> checks;
-  auto check = [this](const char* what) {
-    return [this, what, generation = generation_](Result<Reply> reply) {
+  auto check = [this](const char* what, bool last) {
+    return [this, what, last, generation = generation_](Result<Reply> reply) {
       if (!reply || generation != generation_) return;  // failing already
       if (IsErrorReply(reply->get())) {
         const Error refused{
@@ -75,18 +75,16 @@ void AsyncConnection::Connect() {
             where_ + ": " + what + " failed: " + std::string(ReplyString(reply->get()))};
         observer_(tl::unexpected(refused));
         Fail(refused);
-      } else if (std::string_view(what) == "selecting the database") {
+      } else if (last) {
         observer_(Ok());
       }
     };
   };
-  if (!options_.password.empty()) {
-    AppendCommand(handshake, {"AUTH", options_.password});
-    checks.push_back(check("authentication"));
+  const auto commands = HandshakeCommands(options_);
+  for (std::size_t i = 0; i < commands.size(); ++i) {
+    AppendCommand(handshake, {commands[i].argv.begin(), commands[i].argv.end()});
+    checks.push_back(check(commands[i].what, i + 1 == commands.size()));
   }
-  const std::string db = std::to_string(options_.db);
-  AppendCommand(handshake, {"SELECT", db});
-  checks.push_back(check("selecting the database"));
   out_.insert(0, handshake);
   waiting_.insert(waiting_.begin(), std::make_move_iterator(checks.begin()),
                   std::make_move_iterator(checks.end()));

@@ -52,8 +52,8 @@ class AsyncConnection : public std::enable_shared_from_this<AsyncConnection> {
   // Closes the connection; every command in flight fails with `why`. The next Send reconnects.
   void Close(const Error& why);
 
-  // Commands sent and not answered yet.
-  std::size_t in_flight() const noexcept { return waiting_.size(); }
+  // "redis host:port", as errors name the server.
+  const std::string& where() const noexcept { return where_; }
 
  private:
   enum class State { kDisconnected, kConnecting, kConnected };

@@ -44,6 +44,19 @@ bool IsErrorReply(const redisReply* reply) noexcept {
   return reply != nullptr && reply->type == REDIS_REPLY_ERROR;
 }
 
+bool IsNoScriptReply(const redisReply* reply) noexcept {
+  return IsErrorReply(reply) && ReplyString(reply).starts_with("NOSCRIPT");
+}
+
+std::vector<HandshakeCommand> HandshakeCommands(const ConnectionOptions& options) {
+  std::vector<HandshakeCommand> commands;
+  if (!options.password.empty()) {
+    commands.push_back({{"AUTH", options.password}, "authentication"});
+  }
+  commands.push_back({{"SELECT", std::to_string(options.db)}, "selecting the database"});
+  return commands;
+}
+
 Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& options,
                                                      bool* refused) {
   if (refused != nullptr) *refused = false;
@@ -62,16 +75,8 @@ Result<std::unique_ptr<Connection>> Connection::Open(const ConnectionOptions& op
   if (redisSetTimeout(context, ToTimeval(options.command_timeout)) != REDIS_OK) {
     return Fail(ErrorCode::kQueueUnavailable, where + ": cannot set the command timeout");
   }
-  const std::string db = std::to_string(options.db);
-  struct Step {
-    std::vector<std::string_view> argv;
-    const char* what;
-  };
-  std::vector<Step> steps;
-  if (!options.password.empty()) steps.push_back({{"AUTH", options.password}, "authentication"});
-  steps.push_back({{"SELECT", db}, "selecting the database"});
-  for (const auto& step : steps) {
-    auto reply = conn->Command(step.argv);
+  for (const auto& step : HandshakeCommands(options)) {
+    auto reply = conn->Command({step.argv.begin(), step.argv.end()});
     if (!reply) return tl::unexpected(reply.error());
     if (IsErrorReply(reply->get())) {
       if (refused != nullptr) *refused = true;

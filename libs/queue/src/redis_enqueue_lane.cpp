@@ -19,12 +19,6 @@ constexpr std::size_t kMaxBatchBytes = 8u << 20;
 // runs alone), so no single script holds Redis up for long.
 constexpr std::size_t kMaxMessagesPerScript = 1000;
 
-tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queue is closed"); }
-
-bool IsNoScript(const redisReply* reply) {
-  return IsErrorReply(reply) && ReplyString(reply).starts_with("NOSCRIPT");
-}
-
 }  // namespace
 
 class EnqueueLane : public std::enable_shared_from_this<EnqueueLane> {
@@ -32,10 +26,9 @@ class EnqueueLane : public std::enable_shared_from_this<EnqueueLane> {
   EnqueueLane(asio::io_context& loop, std::shared_ptr<EnqueueShared> shared)
       : loop_(loop),
         shared_(std::move(shared)),
-        where_("redis " + shared_->options.host + ":" + std::to_string(shared_->options.port)),
         connection_(std::make_shared<AsyncConnection>(
             loop, shared_->connection,
-            [s = shared_.get()](const Status& status) { s->NoteConnect(status); })) {}
+            [s = shared_](const Status& status) { s->NoteConnect(status); })) {}
 
   void Add(EnqueueOp op) {
     pending_.push_back(std::move(op));
@@ -46,7 +39,7 @@ class EnqueueLane : public std::enable_shared_from_this<EnqueueLane> {
   // sent: they were accepted before the queue closed).
   void CloseWhenDrained() {
     closing_ = true;
-    if (pending_.empty() && in_flight_ == 0) connection_->Close(Closed().value());
+    if (pending_.empty() && in_flight_ == 0) connection_->Close(QueueClosedError());
   }
 
   // The loop is going away: everything pending or in flight fails now.
@@ -113,7 +106,7 @@ class EnqueueLane : public std::enable_shared_from_this<EnqueueLane> {
     }
     connection_->Send(argv,
                       [self = shared_from_this(), batch, begin, end, eval](Result<Reply> reply) {
-                        if (reply && !eval && IsNoScript(reply->get()))
+                        if (reply && !eval && IsNoScriptReply(reply->get()))
                           return self->SendRun(batch, begin, end, true);
                         self->Deliver(*batch, begin, end, reply);
                         if (--batch->runs_left == 0) self->BatchDone();
@@ -131,10 +124,10 @@ class EnqueueLane : public std::enable_shared_from_this<EnqueueLane> {
         status = tl::unexpected(reply.error());
       } else if (const redisReply* r = reply->get(); IsErrorReply(r)) {
         status = Fail(ErrorCode::kQueueUnavailable,
-                      where_ + ": enqueue: " + std::string(ReplyString(r)));
+                      connection_->where() + ": enqueue: " + std::string(ReplyString(r)));
       } else if (r->type != REDIS_REPLY_ARRAY || i - begin >= r->elements) {
         status = Fail(ErrorCode::kQueueUnavailable,
-                      where_ + ": enqueue: unexpected reply from the script");
+                      connection_->where() + ": enqueue: unexpected reply from the script");
       } else if (ReplyInteger(r->element[i - begin]) < 0) {
         status = Fail(ErrorCode::kQueueUnavailable,
                       "queue is full (max_messages " + shared_->max_messages + ")");
@@ -146,12 +139,11 @@ class EnqueueLane : public std::enable_shared_from_this<EnqueueLane> {
   void BatchDone() {
     --in_flight_;
     if (!pending_.empty()) return ScheduleFlush();
-    if (closing_) connection_->Close(Closed().value());
+    if (closing_) connection_->Close(QueueClosedError());
   }
 
   asio::io_context& loop_;
   const std::shared_ptr<EnqueueShared> shared_;
-  const std::string where_;
   const std::shared_ptr<AsyncConnection> connection_;
   std::deque<EnqueueOp> pending_;
   std::size_t in_flight_ = 0;  // batches sent and not fully answered

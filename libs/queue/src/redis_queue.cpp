@@ -139,7 +139,15 @@ std::string Sha1Hex(std::string_view text) {
   return out;
 }
 
-tl::unexpected<Error> Closed() { return Fail(ErrorCode::kQueueUnavailable, "queue is closed"); }
+// The name Redis gives each script: EVALSHA addresses them without a SCRIPT LOAD.
+std::array<std::string, kScriptCount> ScriptShas(
+    const std::array<std::string, kScriptCount>& bodies) {
+  std::array<std::string, kScriptCount> out;
+  for (std::size_t i = 0; i < kScriptCount; ++i) out[i] = Sha1Hex(bodies[i]);
+  return out;
+}
+
+tl::unexpected<Error> Closed() { return tl::unexpected(QueueClosedError()); }
 
 // Keys that only layout 1 of the queue had (redis_scripts.hpp describes layout 2). No release
 // carried layout 1, so there is no migration; a prefix that still holds them is refused rather
@@ -172,16 +180,15 @@ struct RedisQueue::Impl {
   Impl(RedisQueueOptions o, const Clock& c)
       : clock(c),
         bodies(ScriptBodies()),
+        shas(ScriptShas(bodies)),
         shared(std::make_shared<redis::EnqueueShared>(
             o,
             redis::ConnectionOptions{o.host, o.port, o.password, o.db, o.connect_timeout,
                                      o.command_timeout},
-            bodies[kEnqueueScript], Sha1Hex(bodies[kEnqueueScript]))),
+            bodies[kEnqueueScript], shas[kEnqueueScript])),
         options(shared->options),
         connection(shared->connection),
-        stream(options.key_prefix + "stream") {
-    for (std::size_t i = 0; i < kScriptCount; ++i) shas[i] = Sha1Hex(bodies[i]);
-  }
+        stream(options.key_prefix + "stream") {}
 
   ~Impl() {
     Close();
@@ -226,7 +233,7 @@ struct RedisQueue::Impl {
     argv.push_back("0");
     argv.insert(argv.end(), args.begin(), args.end());
     auto reply = conn.Command(argv);
-    if (reply && IsNoScript(reply->get())) {
+    if (reply && redis::IsNoScriptReply(reply->get())) {
       argv[0] = "EVAL";
       argv[1] = bodies[script];
       reply = conn.Command(argv);
@@ -246,10 +253,6 @@ struct RedisQueue::Impl {
     auto reply = Eval(**conn, script, args);
     Release(std::move(*conn));
     return reply;
-  }
-
-  static bool IsNoScript(const redisReply* reply) {
-    return redis::IsErrorReply(reply) && redis::ReplyString(reply).starts_with("NOSCRIPT");
   }
 
   // ---- enqueues ----
@@ -292,7 +295,7 @@ struct RedisQueue::Impl {
 
   const Clock& clock;
   const std::array<std::string, kScriptCount> bodies;
-  std::array<std::string, kScriptCount> shas;
+  const std::array<std::string, kScriptCount> shas;
   const std::shared_ptr<redis::EnqueueShared> shared;
   const RedisQueueOptions& options;
   const redis::ConnectionOptions& connection;

@@ -142,10 +142,7 @@ Result<std::vector<BucketGrant>> RedisRateBuckets::Exchange(
     for (std::size_t i = 0; i < args.size(); ++i) {
       auto reply = c.ReadReply();
       if (!reply) return tl::unexpected(std::move(reply.error()));
-      if (redis::IsErrorReply(reply->get()) &&
-          redis::ReplyString(reply->get()).starts_with("NOSCRIPT")) {
-        noscript = true;
-      }
+      if (redis::IsNoScriptReply(reply->get())) noscript = true;
       replies.push_back(std::move(*reply));
     }
     if (noscript && !by_body) continue;  // the server lost its script cache: send the bodies

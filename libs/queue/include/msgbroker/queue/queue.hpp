@@ -47,6 +47,8 @@ struct NewMessage {
 // The checks every implementation applies to EnqueueAsync's input before storing anything:
 // kInvalidRequest for an empty id, kPayloadTooLarge for a payload over `max_payload_bytes`.
 Status ValidateNewMessages(std::span<const NewMessage> messages, std::size_t max_payload_bytes);
+// What every implementation answers once closed: kQueueUnavailable, "queue is closed".
+Error QueueClosedError();
 
 struct ClaimedMessage {
   MessageId id;

@@ -33,6 +33,16 @@ using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 std::string_view ReplyString(const redisReply* reply) noexcept;
 long long ReplyInteger(const redisReply* reply) noexcept;
 bool IsErrorReply(const redisReply* reply) noexcept;
+// The server does not know the script an EVALSHA named (restarted, SCRIPT FLUSH): send EVAL.
+bool IsNoScriptReply(const redisReply* reply) noexcept;
+
+// What a new connection sends first: AUTH (when there is a password), then SELECT; each with
+// what it does, for the error when the server refuses it.
+struct HandshakeCommand {
+  std::vector<std::string> argv;
+  const char* what;
+};
+std::vector<HandshakeCommand> HandshakeCommands(const ConnectionOptions& options);
 
 class Connection {
  public:
