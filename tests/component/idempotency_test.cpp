@@ -34,12 +34,18 @@ constexpr const char* kBatch =
     R"({"sender_number":"not-a-number","message_body":"bad"},)"
     R"({"sender_number":"+4915112345679","message_body":"three"}]})";
 
-net::HttpRequest Keyed(std::string target, std::string body, std::string_view key_field) {
+// A JSON POST without an Idempotency-Key.
+net::HttpRequest Plain(std::string target, std::string body) {
   net::HttpRequest req{net::http::verb::post, target, 11};
   req.set(net::http::field::content_type, "application/json");
-  req.set("Idempotency-Key", key_field);
   req.body() = std::move(body);
   req.prepare_payload();
+  return req;
+}
+
+net::HttpRequest Keyed(std::string target, std::string body, std::string_view key_field) {
+  auto req = Plain(std::move(target), std::move(body));
+  req.set("Idempotency-Key", key_field);
   return req;
 }
 
@@ -503,11 +509,7 @@ TEST_F(HeldQueueIdempotencyTest, StoreUnavailableIs503WithRetryAfterAndNothingQu
   EXPECT_EQ(response->result_int(), 503u);
   EXPECT_EQ(Json(*response)["error"]["code"], "SERVICE_UNAVAILABLE");
   EXPECT_FALSE((*response)[net::http::field::retry_after].empty());
-  net::HttpRequest plain{net::http::verb::post, "/api/v1/messages", 11};
-  plain.set(net::http::field::content_type, "application/json");
-  plain.body() = kValidMessage;
-  plain.prepare_payload();
-  auto unkeyed = client.Send(std::move(plain));
+  auto unkeyed = client.Send(Plain("/api/v1/messages", kValidMessage));
   ASSERT_TRUE(unkeyed);
   EXPECT_EQ(unkeyed->result_int(), 202u) << "requests without a key do not need the store";
   EXPECT_EQ(Queued(), 1u);
@@ -518,11 +520,7 @@ TEST_F(HeldQueueIdempotencyTest, StoreUnavailableIs503WithRetryAfterAndNothingQu
 // on the key store's thread, so it names no loop.
 TEST_F(HeldQueueIdempotencyTest, PlainRequestsEnqueueOnTheirIoLoopAndKeyedOnesNameNone) {
   auto client = Client();
-  net::HttpRequest plain{net::http::verb::post, "/api/v1/messages", 11};
-  plain.set(net::http::field::content_type, "application/json");
-  plain.body() = kValidMessage;
-  plain.prepare_payload();
-  auto unkeyed = client.Send(std::move(plain));
+  auto unkeyed = client.Send(Plain("/api/v1/messages", kValidMessage));
   ASSERT_TRUE(unkeyed);
   EXPECT_EQ(unkeyed->result_int(), 202u) << unkeyed->body();
   auto keyed = client.Send(Keyed("/api/v1/messages", kValidMessage, R"("k")"));
